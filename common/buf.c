@@ -1,0 +1,69 @@
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nm_buf_init(nm_buf *b, size_t max) {
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+static int reserve(nm_buf *b, size_t extra) {
+    if (b->max && (extra > b->max || b->len > b->max - extra)) return NM_BUF_TOO_LARGE;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return NM_BUF_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) return NM_BUF_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return NM_BUF_OK;
+}
+
+int nm_buf_append(nm_buf *b, const void *data, size_t len) {
+    int rc = reserve(b, len);
+    if (rc) return rc;
+    if (len) memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return NM_BUF_OK;
+}
+
+int nm_buf_appends(nm_buf *b, const char *s) { return nm_buf_append(b, s, strlen(s)); }
+
+int nm_buf_printf(nm_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NM_BUF_NOMEM;
+    int rc = reserve(b, (size_t)n);
+    if (rc) return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return NM_BUF_OK;
+}
+
+void nm_buf_reset(nm_buf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = '\0';
+}
+
+void nm_buf_free(nm_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *nm_buf_steal(nm_buf *b) {
+    char *p = b->data;
+    if (!p) p = calloc(1, 1);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

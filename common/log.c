@@ -1,0 +1,90 @@
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+int nm_log_min_level = NM_LOG_INFO;
+static FILE *log_stream;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+void nm_log_set_level(enum nm_log_level level) { nm_log_min_level = (int)level; }
+
+int nm_log_level_parse(const char *name) {
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+        if (strcmp(name, level_names[i]) == 0) return (int)i;
+    return -1;
+}
+
+void nm_log_set_stream(FILE *fp) { log_stream = fp; }
+
+static int needs_quotes(const char *v) {
+    if (*v == '\0') return 1;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f) return 1;
+    return 0;
+}
+
+size_t nm_log_format_value(char *dst, size_t dstlen, const char *value) {
+    size_t n = 0;
+    if (dstlen == 0) return 0;
+#define PUT(c) do { if (n + 1 < dstlen) dst[n++] = (c); } while (0)
+    if (!needs_quotes(value)) {
+        for (const char *p = value; *p; p++) PUT(*p);
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        PUT('"');
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+            switch (*p) {
+            case '"': PUT('\\'); PUT('"'); break;
+            case '\\': PUT('\\'); PUT('\\'); break;
+            case '\n': PUT('\\'); PUT('n'); break;
+            case '\t': PUT('\\'); PUT('t'); break;
+            default:
+                if (*p < 0x20 || *p == 0x7f) {
+                    PUT('\\'); PUT('x'); PUT(hex[*p >> 4]); PUT(hex[*p & 15]);
+                } else {
+                    PUT((char)*p);
+                }
+            }
+        }
+        PUT('"');
+    }
+#undef PUT
+    dst[n] = '\0';
+    return n;
+}
+
+void nm_log_write(enum nm_log_level level, const char *msg, ...) {
+    char line[2048];
+    size_t n = 0;
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n += strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s msg=",
+                          ts.tv_nsec / 1000000L, level_names[level]);
+    n += nm_log_format_value(line + n, sizeof(line) - n, msg ? msg : "");
+
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *key = va_arg(ap, const char *);
+        if (!key) break;
+        const char *val = va_arg(ap, const char *);
+        if (!val) continue;
+        if (n + strlen(key) + 3 >= sizeof(line)) break;
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=", key);
+        n += nm_log_format_value(line + n, sizeof(line) - n, val);
+    }
+    va_end(ap);
+    if (n >= sizeof(line) - 1) n = sizeof(line) - 2;
+    line[n++] = '\n';
+    /* One fwrite per line: stdio's stream lock keeps lines from threads whole. */
+    fwrite(line, 1, n, log_stream ? log_stream : stderr);
+    fflush(log_stream ? log_stream : stderr);
+}

@@ -1,0 +1,154 @@
+/* nomatron configuration: the YAML file of SPEC §3, loaded into one
+ * immutable snapshot (struct config). A reload builds a new snapshot and
+ * swaps it in only when valid; nothing mutates a loaded snapshot.
+ *
+ * Every string in the snapshot is owned by it and freed by config_free().
+ * Errors name the file, line and key: "nomatron.yaml:12: environments.staging.approvals: expected an integer". */
+#ifndef NM_CONFIG_H
+#define NM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_FILE (1024 * 1024)   /* a config larger than 1 MiB is refused */
+
+enum config_code {
+    CONFIG_OK = 0,
+    CONFIG_ERR_IO,      /* file unreadable */
+    CONFIG_ERR_SYNTAX,  /* not YAML, or YAML we refuse (aliases, tags) */
+    CONFIG_ERR_SCHEMA,  /* unknown key, wrong type, bad value */
+    CONFIG_ERR_REF,     /* unknown person / group / environment, cycles */
+    CONFIG_ERR_ENV,     /* ${NAME} unset, ${file:PATH} unreadable */
+    CONFIG_ERR_NOMEM,
+};
+const char *config_strerror(int code);
+
+/* A list of owned strings. */
+typedef struct config_strv {
+    char **v;
+    size_t n;
+} config_strv;
+
+typedef struct config_nomad {
+    char *address;      /* base URL, e.g. http://127.0.0.1:4646 (no trailing slash) */
+    char *region;       /* "" = the agent's region */
+    char *namespace;    /* default "default" */
+    char *token;        /* secret; "" = none */
+    char *ca_file;      /* "" = system CAs */
+    int64_t timeout_ms; /* per-call timeout, default 30 s */
+} config_nomad;
+
+typedef struct config_env {
+    char *name;
+    int line;                  /* where it was defined, for messages */
+    config_nomad nomad;
+    config_strv deployers;     /* group / person names or raw identities */
+    int approvals;             /* default 0 */
+    config_strv approvers;
+    char *promote_from;        /* NULL = none */
+    int64_t promote_after_ms;  /* 0 = none */
+    bool self_approval;        /* default false */
+    int64_t approval_ttl_ms;   /* default 24 h */
+    config_strv freeze;        /* freeze windows, validated text */
+    config_strv channels;      /* allowed channels (platform:id); empty = any */
+    config_strv notify;
+} config_env;
+
+typedef struct config_job {
+    char *name;          /* key under jobs: */
+    char *nomad_job;     /* Nomad job ID, default = name */
+    config_strv tasks;   /* tasks whose image a version sets */
+    char *image;         /* registry/repo; version v1 -> image:v1 */
+} config_job;
+
+typedef struct config_person {
+    char *name;
+    config_strv identities;   /* "slack:U01BBBB", "shell:alice", ... */
+} config_person;
+
+typedef struct config_group {
+    char *name;
+    config_strv members;      /* people names or raw identities */
+} config_group;
+
+typedef struct config_hmac_key {
+    char *id;
+    char *secret;             /* secret */
+} config_hmac_key;
+
+typedef struct config_slack {
+    char *app_token, *bot_token, *signing_secret;   /* secrets */
+    char *team_id;
+    char *api_url;
+    int num_connections;
+} config_slack;
+
+typedef struct config_mattermost {
+    char *url;
+    char *token, *slash_token;                       /* secrets */
+} config_mattermost;
+
+typedef struct config {
+    char *path;                  /* file it came from */
+    char *listen;                /* default 127.0.0.1:8080 */
+    char *public_url;            /* "" if unset */
+    char *redis;                 /* redis://host:port/db */
+    char *postgres;              /* libpq conninfo or URI */
+    char *postgres_migrate;      /* "" = use postgres */
+    int workers;                 /* default 4 */
+    bool shell_allow_as;         /* default false */
+
+    config_hmac_key *hmac_keys;
+    size_t n_hmac_keys;
+    config_slack *slack;         /* NULL when chat.slack is absent */
+    config_mattermost *mattermost;
+
+    config_person *people;
+    size_t n_people;
+    config_group *groups;
+    size_t n_groups;
+    config_env *envs;            /* in file order */
+    size_t n_envs;
+    config_job *jobs;            /* in file order */
+    size_t n_jobs;
+} config;
+
+/* How ${NAME} and ${file:PATH} are resolved. The loader itself does no I/O
+ * beyond reading the main file through config_load(); tests and the fuzzer
+ * pass their own resolver. `out` receives a malloc'd string the caller
+ * frees. Return 0 if found, -1 if not (unset variable / unreadable file). */
+typedef struct config_resolver {
+    int (*getenv)(void *ud, const char *name, char **out);
+    int (*readfile)(void *ud, const char *path, char **out);
+    void *ud;
+} config_resolver;
+
+/* The process environment and the file system. */
+extern const config_resolver config_resolver_system;
+
+/* Parses `text` (len bytes; need not be NUL-terminated). `filename` is used
+ * in messages. On success *out owns a new snapshot; on failure *out is NULL
+ * and err holds "file:line: key: reason". Pure apart from the resolver. */
+int config_parse(const char *text, size_t len, const char *filename,
+                 const config_resolver *res, config **out, char *err, size_t errlen);
+
+/* Reads `path` (at most CONFIG_MAX_FILE bytes) and parses it with the system resolver. */
+int config_load(const char *path, config **out, char *err, size_t errlen);
+
+void config_free(config *cfg);
+
+/* Lookups; NULL when absent. Results are borrowed from cfg. */
+const config_env *config_find_env(const config *cfg, const char *name);
+const config_job *config_find_job(const config *cfg, const char *name);
+
+/* Parses "90s", "15m", "4h", "1h30m", "7d" into milliseconds; -1 if malformed. Pure. */
+int64_t config_parse_duration(const char *text);
+
+/* True if `version` matches the container tag grammar [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+bool config_valid_tag(const char *version);
+
+/* The config path per SPEC §2: --config, else $NOMATRON_CONFIG, else ./nomatron.yaml. */
+const char *config_default_path(const char *flag_value);
+
+#endif
