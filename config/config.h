@@ -148,6 +148,13 @@ int64_t config_parse_duration(const char *text);
 /* True if `version` matches the container tag grammar [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
 bool config_valid_tag(const char *version);
 
+/* Splits redis://[:password@]host[:port][/db] (pure). password may be
+ * NULL-terminated empty. rediss:// is refused (hiredis here has no TLS; use a
+ * TLS tunnel such as stunnel and point redis:// at it). Returns CONFIG_OK or
+ * CONFIG_ERR_SCHEMA with err set. */
+int config_redis_url(const char *url, char *host, size_t hostlen, int *port, int *db,
+                     char *password, size_t passlen, char *err, size_t errlen);
+
 /* The config path per SPEC §2: --config, else $NOMATRON_CONFIG, else ./nomatron.yaml. */
 const char *config_default_path(const char *flag_value);
 
