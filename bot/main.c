@@ -1,1 +1,347 @@
-int main(void) { return 0; }
+/* nomatron: the command line of SPEC §2. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "audit.h"
+#include "config.h"
+#include "log.h"
+#include "shell.h"
+#include "worker.h"
+
+#define EXIT_OK 0
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_BROKEN 3
+
+static const char usage_top[] =
+    "usage: nomatron <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve    [--config FILE] [--role all|bot|worker] [--listen ADDR:PORT|off]\n"
+    "  worker   [--config FILE]                  same as serve --role worker\n"
+    "  shell    [--config FILE] [--as USER] [--workers N] [--timeout SECONDS]\n"
+    "  migrate  [--config FILE]\n"
+    "  audit    verify [--from ID]\n"
+    "  config   check [--config FILE]\n"
+    "  version\n"
+    "\n"
+    "Config: --config, else $NOMATRON_CONFIG, else ./nomatron.yaml.\n"
+    "Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 audit chain broken, 124 shell timed out.\n"
+    "Every command takes --help.\n";
+
+static int usage_error(const char *cmd, const char *usage, const char *fmt, const char *arg) {
+    fprintf(stderr, "nomatron %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage);
+    return EXIT_USAGE;
+}
+
+static config *load_config(const char *flag, const char *cmd) {
+    const char *path = config_default_path(flag);
+    char err[512];
+    config *cfg = NULL;
+    if (config_load(path, &cfg, err, sizeof(err)) != CONFIG_OK) {
+        fprintf(stderr, "nomatron %s: %s\n", cmd, err);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Parses a non-negative integer option; -1 if malformed. */
+static long parse_count(const char *s, long max) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > max) return -1;
+    return v;
+}
+
+/* ---- shell ---- */
+
+static const char usage_shell[] =
+    "usage: nomatron shell [--config FILE] [--as USER] [--workers N] [--timeout SECONDS]\n"
+    "  Reads one command per line (the /nomatron prefix is optional) and prints replies and\n"
+    "  progress as they arrive. With piped input it waits at end of input until every request\n"
+    "  it created is finished or waiting for approval (--timeout, default 120 s).\n"
+    "  --workers N   worker threads in this process (default: config's workers; 0 = none)\n"
+    "  --as USER     act as shell:USER (needs shell.allow_as: true)\n";
+
+static int cmd_shell(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"as", required_argument, NULL, 'a'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cfg_path = NULL;
+    shell_opts so = {.as = NULL, .workers = -1, .timeout_s = 120};
+    int c;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'a': so.as = optarg; break;
+        case 'w':
+            if ((so.workers = (int)parse_count(optarg, 64)) < 0)
+                return usage_error("shell", usage_shell, "--workers wants a number from 0 to 64, not '%s'", optarg);
+            break;
+        case 't':
+            if ((so.timeout_s = (int)parse_count(optarg, 86400)) < 0)
+                return usage_error("shell", usage_shell, "--timeout wants seconds (0 to 86400), not '%s'", optarg);
+            break;
+        case 'h': fputs(usage_shell, stdout); return EXIT_OK;
+        default: return usage_error("shell", usage_shell, "%s", "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error("shell", usage_shell, "unexpected argument '%s'", argv[optind]);
+    config *cfg = load_config(cfg_path, "shell");
+    if (!cfg) return EXIT_USAGE;
+    int rc = shell_run(cfg, &so);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- serve / worker ---- */
+
+static const char usage_serve[] =
+    "usage: nomatron serve [--config FILE] [--role all|bot|worker] [--listen ADDR:PORT|off]\n"
+    "  Runs the bot (chat adapters) and/or the workers until SIGTERM or SIGINT.\n";
+static const char usage_worker[] =
+    "usage: nomatron worker [--config FILE]\n"
+    "  Runs the workers alone (the same as serve --role worker).\n";
+
+static void on_stop_signal(uv_signal_t *s, int signum) {
+    (void)signum;
+    uv_stop(s->loop);
+}
+
+static int run_workers_until_signal(const config *cfg) {
+    char err[256];
+    worker_pool *pool = worker_pool_start(cfg, cfg->workers, err, sizeof(err));
+    if (!pool) {
+        fprintf(stderr, "nomatron: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    nm_log(NM_LOG_INFO, "workers started", "count", cfg->workers > 0 ? "n" : "0", NULL);
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_t sint, sterm;
+    uv_signal_init(loop, &sint);
+    uv_signal_init(loop, &sterm);
+    uv_signal_start(&sint, on_stop_signal, SIGINT);
+    uv_signal_start(&sterm, on_stop_signal, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT);
+    nm_log(NM_LOG_INFO, "stopping workers", NULL);
+    worker_pool_stop(pool);
+    uv_close((uv_handle_t *)&sint, NULL);
+    uv_close((uv_handle_t *)&sterm, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return EXIT_OK;
+}
+
+static int cmd_serve(int argc, char **argv, bool worker_only) {
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"role", required_argument, NULL, 'r'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *usage = worker_only ? usage_worker : usage_serve;
+    const char *name = worker_only ? "worker" : "serve";
+    const char *cfg_path = NULL, *role = worker_only ? "worker" : "all";
+    int c;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'r':
+            if (worker_only) return usage_error(name, usage, "%s", "unknown option --role");
+            role = optarg;
+            break;
+        case 'l':
+            if (worker_only) return usage_error(name, usage, "%s", "unknown option --listen");
+            break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        default: return usage_error(name, usage, "%s", "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error(name, usage, "unexpected argument '%s'", argv[optind]);
+    if (strcmp(role, "all") != 0 && strcmp(role, "bot") != 0 && strcmp(role, "worker") != 0)
+        return usage_error(name, usage, "--role is all, bot or worker, not '%s'", role);
+    config *cfg = load_config(cfg_path, name);
+    if (!cfg) return EXIT_USAGE;
+    int rc = EXIT_OK;
+    if (strcmp(role, "bot") == 0) {
+        fprintf(stderr, "nomatron serve: this build has no chat adapter yet; use `nomatron shell`\n");
+        rc = EXIT_USAGE;
+    } else {
+        rc = run_workers_until_signal(cfg);
+    }
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- migrate ---- */
+
+static const char usage_migrate[] =
+    "usage: nomatron migrate [--config FILE]\n"
+    "  Applies pending database migrations (postgres_migrate if set, else postgres).\n"
+    "  Idempotent; safe when several run at once.\n";
+
+static int cmd_migrate(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cfg_path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'h': fputs(usage_migrate, stdout); return EXIT_OK;
+        default: return usage_error("migrate", usage_migrate, "%s", "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error("migrate", usage_migrate, "unexpected argument '%s'", argv[optind]);
+    config *cfg = load_config(cfg_path, "migrate");
+    if (!cfg) return EXIT_USAGE;
+    const char *dsn = cfg->postgres_migrate && cfg->postgres_migrate[0] ? cfg->postgres_migrate : cfg->postgres;
+    audit_db db;
+    int rc = audit_connect(&db, dsn), applied = 0;
+    if (rc == AUDIT_OK) rc = audit_migrate(&db, &applied);
+    if (rc == AUDIT_OK) printf("migrations applied: %d\n", applied);
+    else fprintf(stderr, "nomatron migrate: %s: %s\n", audit_strerror(rc), db.errstr);
+    audit_close(&db);
+    config_free(cfg);
+    return rc == AUDIT_OK ? EXIT_OK : EXIT_RUNTIME;
+}
+
+/* ---- audit ---- */
+
+static const char usage_audit[] =
+    "usage: nomatron audit verify [--config FILE] [--from ID]\n"
+    "  Recomputes the hash chain; exits 3 naming the first broken event.\n";
+
+static int cmd_audit(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_audit, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "verify") != 0) {
+        fprintf(stderr, "nomatron audit: '%s' is not available in this build yet\n%s", argv[1], usage_audit);
+        return EXIT_USAGE;
+    }
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cfg_path = NULL;
+    long from = 0;
+    int c;
+    optind = 1;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'f':
+            if ((from = parse_count(optarg, 1L << 62)) < 0)
+                return usage_error("audit", usage_audit, "--from wants an event id, not '%s'", optarg);
+            break;
+        case 'h': fputs(usage_audit, stdout); return EXIT_OK;
+        default: return usage_error("audit", usage_audit, "%s", "unknown option");
+        }
+    }
+    config *cfg = load_config(cfg_path, "audit");
+    if (!cfg) return EXIT_USAGE;
+    audit_db db;
+    int64_t broken = 0;
+    int rc = audit_connect(&db, cfg->postgres);
+    if (rc == AUDIT_OK) rc = audit_verify(&db, from, &broken);
+    int exit_code = EXIT_OK;
+    if (rc == AUDIT_OK) {
+        printf("audit chain intact\n");
+    } else if (rc == AUDIT_ERR_BROKEN) {
+        printf("audit chain broken at event %lld: %s\n", (long long)broken, db.errstr);
+        exit_code = EXIT_BROKEN;
+    } else {
+        fprintf(stderr, "nomatron audit: %s: %s\n", audit_strerror(rc), db.errstr);
+        exit_code = EXIT_RUNTIME;
+    }
+    audit_close(&db);
+    config_free(cfg);
+    return exit_code;
+}
+
+/* ---- config ---- */
+
+static const char usage_config[] =
+    "usage: nomatron config check [--config FILE]\n"
+    "  Validates the configuration; exits 0 when valid, 2 with file:line: key: reason otherwise.\n";
+
+static int cmd_config(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_config, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "check") != 0) return usage_error("config", usage_config, "unknown subcommand '%s'", argv[1]);
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cfg_path = NULL;
+    int c;
+    optind = 1;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'h': fputs(usage_config, stdout); return EXIT_OK;
+        default: return usage_error("config", usage_config, "%s", "unknown option");
+        }
+    }
+    config *cfg = load_config(cfg_path, "config check");
+    if (!cfg) return EXIT_USAGE;
+    printf("%s: ok (%zu environments, %zu jobs)\n", cfg->path, cfg->n_envs, cfg->n_jobs);
+    config_free(cfg);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    const char *lvl = getenv("NOMATRON_LOG_LEVEL");
+    if (lvl && nm_log_level_parse(lvl) >= 0) nm_log_set_level((enum nm_log_level)nm_log_level_parse(lvl));
+
+    if (argc < 2) {
+        fputs(usage_top, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_top, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("nomatron %s\n", NOMATRON_VERSION);
+        return EXIT_OK;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "nomatron: libcurl initialisation failed\n");
+        return EXIT_RUNTIME;
+    }
+    int rc;
+    argc--;
+    argv++;
+    optind = 1;
+    if (strcmp(cmd, "shell") == 0) rc = cmd_shell(argc, argv);
+    else if (strcmp(cmd, "serve") == 0) rc = cmd_serve(argc, argv, false);
+    else if (strcmp(cmd, "worker") == 0) rc = cmd_serve(argc, argv, true);
+    else if (strcmp(cmd, "migrate") == 0) rc = cmd_migrate(argc, argv);
+    else if (strcmp(cmd, "audit") == 0) rc = cmd_audit(argc, argv);
+    else if (strcmp(cmd, "config") == 0) rc = cmd_config(argc, argv);
+    else {
+        fprintf(stderr, "nomatron: unknown command '%s'\n%s", cmd, usage_top);
+        rc = EXIT_USAGE;
+    }
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,1 +1,701 @@
-/* placeholder: being written */
+#include "shell.h"
+
+#include <json-c/json.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "audit.h"
+#include "buf.h"
+#include "cmd.h"
+#include "dbpool.h"
+#include "log.h"
+#include "queue.h"
+#include "queue_async.h"
+#include "render.h"
+#include "worker.h"
+
+#define SHELL_LINE_MAX CMD_MAX_TEXT      /* longer lines are refused whole */
+#define SHELL_REFRESH_MS 2000            /* while waiting at end of input: re-read states from PostgreSQL */
+
+/* A request this session created, followed until it is final. */
+typedef struct tracked {
+    int64_t id;
+    char state[AUDIT_STATE_LEN];
+    struct tracked *next;
+} tracked;
+
+typedef struct shell {
+    uv_loop_t *loop;
+    const config *cfg;
+    char session[24];
+    char route[48];
+    char actor[128];
+    const char *person;                  /* borrowed from cfg, may be NULL */
+
+    queue_async *qa;
+    dbpool *db;
+    worker_pool *workers;
+
+    /* input */
+    union {
+        uv_tty_t tty;
+        uv_pipe_t pipe;
+    } in;
+    bool in_stream;                      /* in is a uv_stream (tty or pipe) */
+    uv_fs_t file_req;                    /* otherwise stdin is a file, read with uv_fs_read */
+    char file_buf[4096];
+    bool interactive;
+    nm_buf line;
+    bool line_too_long;
+    unsigned lineno;
+    bool eof;
+
+    /* what we wait for */
+    tracked *reqs;
+    int inflight;                        /* database writes and Redis adds not yet answered */
+    int tasks;                           /* status answers not yet received */
+    unsigned task_seq;
+    bool any_failed;
+    bool quitting;
+    int exit_code;
+    int timeout_s;
+
+    uv_timer_t timeout_timer;
+    uv_timer_t refresh_timer;
+    uv_signal_t sigint, sigterm;
+} shell;
+
+static void shell_quit(shell *sh, int code);
+static void check_done(shell *sh);
+
+static void say(shell *sh, nm_buf *b) {
+    (void)sh;
+    if (b->len) fwrite(b->data, 1, b->len, stdout);
+    fflush(stdout);
+}
+
+static void sayf(shell *sh, const char *text) {
+    (void)sh;
+    fputs(text, stdout);
+    fflush(stdout);
+}
+
+static void prompt(shell *sh) {
+    if (sh->interactive && !sh->quitting) sayf(sh, "nomatron> ");
+}
+
+static bool is_final(const char *state) {
+    static const char *const finals[] = {"succeeded", "failed", "rejected", "expired", "cancelled",
+                                         "pending_approval"};
+    for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
+        if (strcmp(state, finals[i]) == 0) return true;
+    return false;
+}
+
+static tracked *find_tracked(shell *sh, int64_t id) {
+    for (tracked *t = sh->reqs; t; t = t->next)
+        if (t->id == id) return t;
+    return NULL;
+}
+
+static void set_state(shell *sh, tracked *t, const char *state) {
+    if (is_final(t->state)) return;   /* a late event never reopens a finished request */
+    snprintf(t->state, sizeof(t->state), "%s", state);
+    if (strcmp(state, "failed") == 0) sh->any_failed = true;
+}
+
+/* ---- events from workers ---- */
+
+static void on_event(void *ud, const char *json, size_t len) {
+    shell *sh = ud;
+    json_tokener *tok = json_tokener_new();
+    json_object *ev = tok ? json_tokener_parse_ex(tok, json, (int)len) : NULL;
+    json_tokener_free(tok);
+    if (!ev) {
+        nm_log(NM_LOG_WARN, "malformed event ignored", NULL);
+        return;
+    }
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    if (render_event_console(ev, &out) == 0) {
+        if (sh->interactive) sayf(sh, "\n");
+        say(sh, &out);
+        prompt(sh);
+    }
+    nm_buf_free(&out);
+
+    json_object *v;
+    const char *type = json_object_object_get_ex(ev, "type", &v) ? json_object_get_string(v) : "";
+    if (strcmp(type, "request") == 0 && json_object_object_get_ex(ev, "req", &v)) {
+        tracked *t = find_tracked(sh, json_object_get_int64(v));
+        json_object *st;
+        if (t && json_object_object_get_ex(ev, "state", &st)) set_state(sh, t, json_object_get_string(st));
+    } else if (strcmp(type, "status") == 0 && sh->tasks > 0) {
+        sh->tasks--;
+    }
+    json_object_put(ev);
+    check_done(sh);
+}
+
+/* ---- deploy: record in PostgreSQL (thread pool), then queue ---- */
+
+typedef struct create_job {
+    uv_work_t work;
+    shell *sh;
+    cmd_action a;
+    char to_image[AUDIT_IMAGE_LEN];
+    char idem[96];
+    const char *state;
+    int rc;
+    int64_t id;
+    bool existed;
+    char err[256];
+} create_job;
+
+static void create_work(uv_work_t *w) {
+    create_job *j = w->data;
+    shell *sh = j->sh;
+    audit_db *db = dbpool_get(sh->db, j->err, sizeof(j->err));
+    if (!db) {
+        j->rc = AUDIT_ERR_CONNECT;
+        return;
+    }
+    audit_new_request r = {
+        .idem_key = j->idem, .kind = "deploy", .env = j->a.env, .job = j->a.job, .version = j->a.version,
+        .to_image = j->to_image, .canary = j->a.canary, .user_reason = j->a.reason[0] ? j->a.reason : NULL,
+        .actor = sh->actor, .person = sh->person, .state = j->state,
+        .origin = {.platform = "shell", .channel = "shell:console", .route = sh->route},
+    };
+    j->rc = audit_request_create(db, &r, &j->id, &j->existed);
+    if (j->rc != AUDIT_OK) snprintf(j->err, sizeof(j->err), "%s", db->errstr);
+    dbpool_put(sh->db, db, j->rc == AUDIT_ERR_CONNECT);
+}
+
+typedef struct add_ctx {
+    shell *sh;
+    int64_t id;
+} add_ctx;
+
+static void work_added(void *ud, int code, const char *entry) {
+    add_ctx *c = ud;
+    shell *sh = c->sh;
+    (void)entry;
+    sh->inflight--;
+    if (code != QUEUE_OK) {
+        char line[160];
+        snprintf(line, sizeof(line), "D-%lld is recorded but not yet queued (Redis: %s); it runs when Redis returns\n",
+                 (long long)c->id, queue_strerror(code));
+        sayf(sh, line);
+    }
+    free(c);
+    check_done(sh);
+}
+
+static void create_done(uv_work_t *w, int status) {
+    create_job *j = w->data;
+    shell *sh = j->sh;
+    sh->inflight--;
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    if (status != 0 || j->rc != AUDIT_OK) {
+        nm_buf_printf(&out, "error: the request was not recorded (%s); nothing was started\n",
+                      j->rc == AUDIT_ERR_CONNECT ? "PostgreSQL is unavailable" : audit_strerror(j->rc));
+        nm_log(NM_LOG_ERROR, "request not recorded", "job", j->a.job, "env", j->a.env, "actor", sh->actor, "error",
+               j->err, NULL);
+        sh->any_failed = true;
+    } else if (j->existed) {
+        nm_buf_printf(&out, "D-%lld already exists for this input; nothing new was created\n", (long long)j->id);
+    } else {
+        tracked *t = calloc(1, sizeof(*t));
+        if (t) {
+            t->id = j->id;
+            snprintf(t->state, sizeof(t->state), "%s", j->state);
+            t->next = sh->reqs;
+            sh->reqs = t;
+        }
+        render_request_line(j->id, j->state, "deploy", j->a.job, j->a.version, j->a.env, &out);
+        if (strcmp(j->state, "queued") == 0) {
+            char id[24];
+            snprintf(id, sizeof(id), "%lld", (long long)j->id);
+            add_ctx *c = malloc(sizeof(*c));
+            int rc = !c ? QUEUE_ERR_NOMEM
+                     : sh->qa ? queue_async_work_add(sh->qa, "request", id, work_added, c)
+                              : QUEUE_ERR_CONNECT;
+            if (rc == QUEUE_OK) {
+                c->sh = sh;
+                c->id = j->id;
+                sh->inflight++;
+            } else {
+                free(c);
+                nm_buf_printf(&out, "D-%lld is recorded but not yet queued (Redis: %s); it runs when Redis returns\n",
+                              (long long)j->id, queue_strerror(rc));
+            }
+        }
+    }
+    say(sh, &out);
+    nm_buf_free(&out);
+    free(j);
+    prompt(sh);
+    check_done(sh);
+}
+
+static void start_deploy(shell *sh, const cmd_action *a) {
+    const config_env *env = config_find_env(sh->cfg, a->env);
+    const config_job *job = config_find_job(sh->cfg, a->job);
+    create_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        sayf(sh, "error: out of memory\n");
+        return;
+    }
+    j->sh = sh;
+    j->a = *a;
+    snprintf(j->to_image, sizeof(j->to_image), "%s:%s", job->image, a->version);
+    snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
+    /* Approvals arrive with the governance issue; until then such requests wait. */
+    j->state = env->approvals > 0 ? "pending_approval" : "queued";
+    j->work.data = j;
+    if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
+        free(j);
+        sayf(sh, "error: cannot schedule the request\n");
+        return;
+    }
+    sh->inflight++;
+}
+
+/* ---- status: a task for a worker (bots hold no Nomad token) ---- */
+
+static void task_added(void *ud, int code, const char *id) {
+    shell *sh = ud;
+    (void)id;
+    sh->inflight--;
+    if (code != QUEUE_OK) {
+        sh->tasks--;
+        sayf(sh, "error: status needs a worker, and Redis is unavailable\n");
+        sh->any_failed = true;
+    }
+    check_done(sh);
+}
+
+static void start_status(shell *sh, const cmd_action *a) {
+    char task_id[48];
+    snprintf(task_id, sizeof(task_id), "%s-%u", sh->session, ++sh->task_seq);
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "kind", json_object_new_string("status"));
+    json_object_object_add(t, "job", json_object_new_string(a->job));
+    json_object_object_add(t, "env", json_object_new_string(a->env));
+    json_object_object_add(t, "route", json_object_new_string(sh->route));
+    json_object_object_add(t, "actor", json_object_new_string(sh->actor));
+    int rc = queue_async_task_add(sh->qa, task_id,
+                                  json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN), task_added, sh);
+    json_object_put(t);
+    if (rc != QUEUE_OK) {
+        sayf(sh, "error: status needs a worker, and Redis is unavailable\n");
+        sh->any_failed = true;
+        return;
+    }
+    sh->inflight++;
+    sh->tasks++;
+}
+
+/* ---- one line of input ---- */
+
+static bool valid_user_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+static const char *person_of(const config *cfg, const char *identity) {
+    for (size_t i = 0; i < cfg->n_people; i++)
+        for (size_t k = 0; k < cfg->people[i].identities.n; k++)
+            if (strcmp(cfg->people[i].identities.v[k], identity) == 0) return cfg->people[i].name;
+    return NULL;
+}
+
+static int set_actor(shell *sh, const char *name) {
+    if (!valid_user_name(name)) return -1;
+    snprintf(sh->actor, sizeof(sh->actor), "shell:%s", name);
+    sh->person = person_of(sh->cfg, sh->actor);
+    return 0;
+}
+
+static void handle_line(shell *sh, char *text, size_t len) {
+    while (len && (text[len - 1] == '\r' || text[len - 1] == ' ' || text[len - 1] == '\t')) text[--len] = '\0';
+    size_t skip = 0;
+    while (skip < len && (text[skip] == ' ' || text[skip] == '\t')) skip++;
+    text += skip;
+    len -= skip;
+    if (len == 0 || text[0] == '#') return;
+
+    if (strncmp(text, ":as", 3) == 0 && (text[3] == ' ' || text[3] == '\0')) {
+        const char *name = text + 3;
+        while (*name == ' ') name++;
+        if (!sh->cfg->shell_allow_as)
+            sayf(sh, "error: :as is refused; set shell.allow_as: true (developer machines only)\n");
+        else if (set_actor(sh, name) != 0)
+            sayf(sh, "error: :as needs a user name of letters, digits, '_', '-' or '.'\nusage: :as NAME\n");
+        else {
+            nm_buf b;
+            nm_buf_init(&b, 0);
+            nm_buf_printf(&b, "you are now %s\n", sh->actor);
+            say(sh, &b);
+            nm_buf_free(&b);
+        }
+        return;
+    }
+    if (strcmp(text, ":quit") == 0 || strcmp(text, "exit") == 0 || strcmp(text, "quit") == 0) {
+        sh->eof = true;
+        return;
+    }
+
+    cmd_action a;
+    cmd_error err;
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    if (cmd_parse(text, len, &a, &err) != CMD_OK || cmd_check(&a, sh->cfg, &err) != CMD_OK) {
+        render_cmd_error(&err, &out);
+        say(sh, &out);
+        nm_buf_free(&out);
+        return;
+    }
+    switch (a.kind) {
+    case CMD_HELP: {
+        char help[8192];
+        cmd_help_text(a.topic, help, sizeof(help));
+        nm_buf_printf(&out, "%s%s", help, help[0] && help[strlen(help) - 1] == '\n' ? "" : "\n");
+        say(sh, &out);
+        break;
+    }
+    case CMD_DEPLOY:
+        nm_log(NM_LOG_INFO, "deploy requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
+        start_deploy(sh, &a);
+        break;
+    case CMD_STATUS:
+        start_status(sh, &a);
+        break;
+    default:
+        sayf(sh, "error: that command is not available in this build yet\n");
+        break;
+    }
+    nm_buf_free(&out);
+}
+
+static void too_long(shell *sh) {
+    cmd_error err = {.code = CMD_ERR_TOO_LONG, .usage = cmd_general_usage()};
+    snprintf(err.message, sizeof(err.message), "command text is over %d bytes; nothing was done", CMD_MAX_TEXT);
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    render_cmd_error(&err, &out);
+    say(sh, &out);
+    nm_buf_free(&out);
+}
+
+/* Splits input into lines; a line over the ceiling is refused whole. */
+static void feed(shell *sh, const char *data, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] == '\n') {
+            sh->lineno++;
+            if (sh->line_too_long) too_long(sh);
+            else if (sh->line.len) handle_line(sh, sh->line.data, sh->line.len);
+            nm_buf_reset(&sh->line);
+            sh->line_too_long = false;
+            if (sh->eof) return;   /* :quit; the rest of the input is not read */
+            prompt(sh);
+            continue;
+        }
+        if (sh->line_too_long) continue;
+        if (nm_buf_append(&sh->line, &data[i], 1) != NM_BUF_OK) {
+            sh->line_too_long = true;
+            nm_buf_reset(&sh->line);
+        }
+    }
+}
+
+static void on_timeout(uv_timer_t *t);
+static void on_refresh(uv_timer_t *t);
+
+static void input_ended(shell *sh) {
+    if (sh->line.len || sh->line_too_long) feed(sh, "\n", 1);   /* a last line without a newline */
+    sh->eof = true;
+    if (sh->interactive) sayf(sh, "\n");
+    if (sh->timeout_s > 0) uv_timer_start(&sh->timeout_timer, on_timeout, (uint64_t)sh->timeout_s * 1000, 0);
+    uv_timer_start(&sh->refresh_timer, on_refresh, SHELL_REFRESH_MS, SHELL_REFRESH_MS);
+    check_done(sh);
+}
+
+static void stop_input(shell *sh);
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)h;
+    (void)suggested;
+    static char storage[65536];   /* one read at a time on the loop thread */
+    *buf = uv_buf_init(storage, sizeof(storage));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    shell *sh = s->data;
+    if (n > 0) {
+        feed(sh, buf->base, (size_t)n);
+        if (sh->eof) {   /* :quit */
+            stop_input(sh);
+            input_ended(sh);
+        }
+    } else if (n < 0) {
+        stop_input(sh);
+        input_ended(sh);
+    }
+}
+
+static void file_read_cb(uv_fs_t *req) {
+    shell *sh = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    if (n > 0 && !sh->quitting) {
+        feed(sh, sh->file_buf, (size_t)n);
+        if (!sh->eof) {
+            uv_buf_t b = uv_buf_init(sh->file_buf, sizeof(sh->file_buf));
+            if (uv_fs_read(sh->loop, &sh->file_req, 0, &b, 1, -1, file_read_cb) == 0) return;
+        }
+    }
+    if (!sh->quitting) input_ended(sh);
+}
+
+static void stop_input(shell *sh) {
+    if (sh->in_stream && !uv_is_closing((uv_handle_t *)&sh->in)) {
+        uv_read_stop((uv_stream_t *)&sh->in);
+        uv_close((uv_handle_t *)&sh->in, NULL);
+    }
+}
+
+static int start_input(shell *sh) {
+    uv_handle_type type = uv_guess_handle(0);
+    int rc = 0;
+    sh->interactive = type == UV_TTY;
+    if (type == UV_TTY) {
+        rc = uv_tty_init(sh->loop, &sh->in.tty, 0, 1);
+        sh->in_stream = rc == 0;
+    } else if (type == UV_NAMED_PIPE || type == UV_TCP) {
+        rc = uv_pipe_init(sh->loop, &sh->in.pipe, 0);
+        if (rc == 0) rc = uv_pipe_open(&sh->in.pipe, 0);
+        sh->in_stream = rc == 0;
+    }
+    if (sh->in_stream) {
+        ((uv_handle_t *)&sh->in)->data = sh;
+        return uv_read_start((uv_stream_t *)&sh->in, alloc_cb, read_cb);
+    }
+    /* A regular file (or /dev/null): libuv reads files on its thread pool. */
+    sh->file_req.data = sh;
+    uv_buf_t b = uv_buf_init(sh->file_buf, sizeof(sh->file_buf));
+    return uv_fs_read(sh->loop, &sh->file_req, 0, &b, 1, -1, file_read_cb);
+}
+
+/* ---- waiting at end of input ---- */
+
+static void check_done(shell *sh) {
+    if (!sh->eof || sh->quitting || sh->inflight > 0 || sh->tasks > 0) return;
+    for (tracked *t = sh->reqs; t; t = t->next)
+        if (!is_final(t->state)) return;
+    shell_quit(sh, sh->any_failed ? 1 : 0);
+}
+
+static void on_timeout(uv_timer_t *t) {
+    shell *sh = t->data;
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    nm_buf_printf(&out, "timed out after %d s waiting for:", sh->timeout_s);
+    for (tracked *r = sh->reqs; r; r = r->next)
+        if (!is_final(r->state)) nm_buf_printf(&out, " D-%lld (%s)", (long long)r->id, r->state);
+    if (sh->tasks) nm_buf_printf(&out, " %d status answer(s)", sh->tasks);
+    nm_buf_appends(&out, "\n");
+    say(sh, &out);
+    nm_buf_free(&out);
+    shell_quit(sh, 124);
+}
+
+/* Events can be lost (Redis restarted while we waited): PostgreSQL is the
+ * source of truth, so re-read the states of what we still wait for. */
+typedef struct refresh_job {
+    uv_work_t work;
+    shell *sh;
+    size_t n;
+    int64_t ids[64];
+    char states[64][AUDIT_STATE_LEN];
+} refresh_job;
+
+static void refresh_work(uv_work_t *w) {
+    refresh_job *j = w->data;
+    char err[256];
+    audit_db *db = dbpool_get(j->sh->db, err, sizeof(err));
+    if (!db) return;
+    bool broken = false;
+    for (size_t i = 0; i < j->n; i++) {
+        audit_request r;
+        int rc = audit_request_get(db, j->ids[i], &r);
+        if (rc == AUDIT_OK) snprintf(j->states[i], sizeof(j->states[i]), "%s", r.state);
+        if (rc == AUDIT_ERR_CONNECT) broken = true;
+    }
+    dbpool_put(j->sh->db, db, broken);
+}
+
+static void refresh_done(uv_work_t *w, int status) {
+    refresh_job *j = w->data;
+    shell *sh = j->sh;
+    sh->inflight--;
+    for (size_t i = 0; status == 0 && i < j->n; i++) {
+        tracked *t = find_tracked(sh, j->ids[i]);
+        if (t && j->states[i][0] && is_final(j->states[i]) && !is_final(t->state)) {
+            nm_buf out;
+            nm_buf_init(&out, 0);
+            nm_buf_printf(&out, "D-%lld %s\n", (long long)t->id, j->states[i]);
+            say(sh, &out);
+            nm_buf_free(&out);
+            set_state(sh, t, j->states[i]);
+        }
+    }
+    free(j);
+    check_done(sh);
+}
+
+static void on_refresh(uv_timer_t *t) {
+    shell *sh = t->data;
+    if (sh->quitting) return;
+    refresh_job *j = calloc(1, sizeof(*j));
+    if (!j) return;
+    j->sh = sh;
+    for (tracked *r = sh->reqs; r && j->n < 64; r = r->next)
+        if (!is_final(r->state)) j->ids[j->n++] = r->id;
+    if (j->n == 0) {
+        free(j);
+        return;
+    }
+    j->work.data = j;
+    if (uv_queue_work(sh->loop, &j->work, refresh_work, refresh_done) == 0) sh->inflight++;
+    else free(j);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_signal(uv_signal_t *s, int signum) {
+    shell *sh = s->data;
+    nm_log(NM_LOG_INFO, "signal received; stopping", "signal", signum == SIGINT ? "INT" : "TERM", NULL);
+    shell_quit(sh, sh->exit_code ? sh->exit_code : (signum == SIGINT ? 130 : 143));
+}
+
+static void shell_quit(shell *sh, int code) {
+    if (sh->quitting) return;
+    sh->quitting = true;
+    sh->exit_code = code;
+    stop_input(sh);
+    uv_timer_stop(&sh->timeout_timer);
+    uv_timer_stop(&sh->refresh_timer);
+    uv_close((uv_handle_t *)&sh->timeout_timer, NULL);
+    uv_close((uv_handle_t *)&sh->refresh_timer, NULL);
+    uv_close((uv_handle_t *)&sh->sigint, NULL);
+    uv_close((uv_handle_t *)&sh->sigterm, NULL);
+    if (sh->qa) queue_async_close(sh->qa);
+    sh->qa = NULL;
+}
+
+static void make_session(char *out, size_t outlen) {
+    unsigned char raw[8];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        uint64_t x = (uint64_t)getpid() ^ (uint64_t)uv_hrtime();
+        memcpy(raw, &x, sizeof(raw));
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(raw) && n + 2 < outlen; i++) {
+        out[n++] = hex[raw[i] >> 4];
+        out[n++] = hex[raw[i] & 15];
+    }
+    out[n] = '\0';
+}
+
+int shell_run(const config *cfg, const shell_opts *opts) {
+    shell *sh = calloc(1, sizeof(*sh));
+    if (!sh) return 1;
+    sh->loop = uv_default_loop();
+    sh->cfg = cfg;
+    sh->timeout_s = opts->timeout_s;
+    make_session(sh->session, sizeof(sh->session));
+    snprintf(sh->route, sizeof(sh->route), "shell:%s", sh->session);
+    nm_buf_init(&sh->line, SHELL_LINE_MAX);
+
+    const char *user = opts->as;
+    if (user && !cfg->shell_allow_as) {
+        fprintf(stderr, "nomatron shell: --as is refused: set shell.allow_as: true (developer machines only)\n");
+        free(sh);
+        return 2;
+    }
+    if (!user) {
+        struct passwd *pw = getpwuid(geteuid());
+        user = pw ? pw->pw_name : "unknown";
+    }
+    if (set_actor(sh, user) != 0) {
+        fprintf(stderr, "nomatron shell: '%s' is not a valid user name\n", user);
+        free(sh);
+        return 2;
+    }
+
+    char err[256];
+    sh->db = dbpool_new(cfg->postgres, 2);
+    sh->qa = queue_async_new(sh->loop, cfg->redis, NULL, NULL, err, sizeof(err));
+    if (!sh->db || !sh->qa) {
+        fprintf(stderr, "nomatron shell: %s\n", sh->qa ? "out of memory" : err);
+        dbpool_free(sh->db);
+        free(sh);
+        return 2;
+    }
+    queue_async_follow(sh->qa, sh->route, on_event, sh);
+
+    int nworkers = opts->workers >= 0 ? opts->workers : cfg->workers;
+    if (nworkers > 0) {
+        sh->workers = worker_pool_start(cfg, nworkers, err, sizeof(err));
+        if (!sh->workers) fprintf(stderr, "nomatron shell: %s\n", err);
+    }
+
+    uv_timer_init(sh->loop, &sh->timeout_timer);
+    uv_timer_init(sh->loop, &sh->refresh_timer);
+    sh->timeout_timer.data = sh->refresh_timer.data = sh;
+    uv_signal_init(sh->loop, &sh->sigint);
+    uv_signal_init(sh->loop, &sh->sigterm);
+    sh->sigint.data = sh->sigterm.data = sh;
+    uv_signal_start(&sh->sigint, on_signal, SIGINT);
+    uv_signal_start(&sh->sigterm, on_signal, SIGTERM);
+
+    if (start_input(sh) != 0) {
+        fprintf(stderr, "nomatron shell: cannot read standard input\n");
+        shell_quit(sh, 2);
+    } else if (sh->interactive) {
+        nm_buf b;
+        nm_buf_init(&b, 0);
+        nm_buf_printf(&b, "nomatron shell — you are %s. Type help, or deploy JOB VERSION to ENV.\n", sh->actor);
+        say(sh, &b);
+        nm_buf_free(&b);
+        prompt(sh);
+    }
+
+    uv_run(sh->loop, UV_RUN_DEFAULT);
+
+    worker_pool_stop(sh->workers);
+    dbpool_free(sh->db);
+    nm_buf_free(&sh->line);
+    while (sh->reqs) {
+        tracked *t = sh->reqs;
+        sh->reqs = t->next;
+        free(t);
+    }
+    int code = sh->exit_code;
+    uv_loop_close(sh->loop);
+    free(sh);
+    return code;
+}

@@ -1,1 +1,540 @@
-/* placeholder: being written */
+#include "worker.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "log.h"
+#include "nomad.h"
+#include "queue.h"
+
+#define WORKER_ACTOR "nomatron:worker"
+#define WORKER_BLOCK_MS 1000            /* XREADGROUP block: bounds how long a stop waits */
+#define WATCH_WAIT_MS 3000              /* blocking-query wait; bounds shutdown latency */
+#define WATCH_DEADLINE_MS (60LL * 60 * 1000)
+#define NOMAD_RETRIES 4                 /* transient Nomad errors tolerated in a row while watching */
+
+/* What the worker does with a work entry once handled. */
+enum outcome { ACK, RETRY };
+
+typedef struct worker {
+    struct worker_pool *pool;
+    int n;
+    pthread_t tid;
+    bool started;
+    char consumer[160];
+    queue_conn q;
+    audit_db db;
+    bool db_up;
+    nomad_client **nomad;               /* one per cfg->envs[i], created on first use */
+} worker;
+
+struct worker_pool {
+    const config *cfg;
+    atomic_bool stop;
+    int n;
+    worker *w;
+};
+
+static bool stopping(const worker *w) { return atomic_load(&w->pool->stop); }
+
+/* Sleeps up to ms, waking early when the pool stops. */
+static void nap(const worker *w, int ms) {
+    for (int slept = 0; slept < ms && !stopping(w); slept += 100) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static nomad_client *client_for(worker *w, const config_env *env) {
+    size_t i = (size_t)(env - w->pool->cfg->envs);
+    if (!w->nomad[i]) w->nomad[i] = nomad_client_new(&env->nomad);
+    return w->nomad[i];
+}
+
+/* ---- events ---- */
+
+static void publish(worker *w, const char *route, json_object *ev) {
+    const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = queue_event_publish(&w->q, route, text);
+    if (rc != QUEUE_OK)
+        nm_log(NM_LOG_WARN, "event not published", "route", route, "error", w->q.errstr, NULL);
+    json_object_put(ev);
+}
+
+static void add_str(json_object *o, const char *k, const char *v) {
+    if (v && *v) json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/* An event about a request; `detail` and counts are optional. */
+static json_object *request_event(const audit_request *r, const char *state, const char *phase, const char *reason,
+                                  const char *detail) {
+    json_object *ev = json_object_new_object();
+    add_str(ev, "type", "request");
+    json_object_object_add(ev, "req", json_object_new_int64(r->id));
+    add_str(ev, "state", state);
+    add_str(ev, "phase", phase);
+    add_str(ev, "reason", reason);
+    add_str(ev, "kind", r->kind);
+    add_str(ev, "job", r->job);
+    add_str(ev, "env", r->env);
+    add_str(ev, "version", r->version);
+    add_str(ev, "detail", detail);
+    return ev;
+}
+
+/* ---- request execution ---- */
+
+typedef struct run {
+    worker *w;
+    audit_request r;
+    char state[AUDIT_STATE_LEN];        /* state as we last committed it */
+    char phase[AUDIT_STATE_LEN];
+    char req_ref[32];                   /* "D-12" */
+    char from_image[AUDIT_IMAGE_LEN];
+    char eval_id[NOMAD_ID_LEN];
+    char deployment_id[NOMAD_ID_LEN];
+    int64_t job_version;
+} run;
+
+/* Commits a transition and reports it. Returns an audit code. */
+static int step(run *x, const char *to_state, const char *phase, const char *reason, const char *action,
+                const char *detail) {
+    audit_transition t = {
+        .from_state = x->state, .to_state = to_state, .phase = phase, .reason = reason, .action = action,
+        .actor = WORKER_ACTOR, .outcome = to_state, .detail = detail,
+        .from_image = x->from_image[0] ? x->from_image : NULL,
+        .eval_id = x->eval_id[0] ? x->eval_id : NULL,
+        .deployment_id = x->deployment_id[0] ? x->deployment_id : NULL,
+        .nomad_job_version = x->job_version,
+    };
+    int rc = audit_request_transition(&x->w->db, x->r.id, &t);
+    if (rc != AUDIT_OK) {
+        nm_log(NM_LOG_ERROR, "cannot record transition", "req", x->req_ref, "to", to_state, "error",
+               x->w->db.errstr, NULL);
+        if (rc == AUDIT_ERR_CONNECT) x->w->db_up = false;
+        return rc;
+    }
+    snprintf(x->state, sizeof(x->state), "%s", to_state);
+    snprintf(x->phase, sizeof(x->phase), "%s", phase ? phase : "");
+    nm_log(NM_LOG_INFO, action, "req", x->req_ref, "job", x->r.job, "env", x->r.env, "state", to_state, "phase",
+           phase, "reason", reason, NULL);
+    json_object *ev = request_event(&x->r, to_state, phase, reason, detail);
+    if (x->job_version >= 0) json_object_object_add(ev, "job_version", json_object_new_int64(x->job_version));
+    publish(x->w, x->r.route, ev);
+    return AUDIT_OK;
+}
+
+/* Ends the request. If even that cannot be recorded (PostgreSQL gone), the
+ * entry is not acknowledged and another attempt will see its state. */
+static enum outcome finish(run *x, const char *to_state, const char *reason, const char *detail) {
+    char action[48];
+    snprintf(action, sizeof(action), "%s.%s", x->r.kind, to_state);
+    return step(x, to_state, "", reason, action, detail) == AUDIT_OK ? ACK : RETRY;
+}
+
+static enum outcome fail_nomad(run *x, const char *what, nomad_client *c) {
+    char detail[AUDIT_DETAIL_LEN];
+    snprintf(detail, sizeof(detail), "%s: %s", what, nomad_client_errstr(c));
+    return finish(x, "failed", "nomad_error", detail);
+}
+
+/* After a register whose answer was lost (timeout, reset): Nomad's job is
+ * the fence. If it carries our request stamp, the register happened. */
+static bool registered_by_us(run *x, nomad_client *c, const char *nomad_job, nomad_job_info *info) {
+    json_object *job = NULL;
+    if (nomad_job_get(c, nomad_job, &job, info) != NOMAD_OK) return false;
+    json_object *meta = NULL, *stamp = NULL;
+    bool ours = json_object_object_get_ex(job, "Meta", &meta) && json_object_is_type(meta, json_type_object) &&
+                json_object_object_get_ex(meta, "nomatron.request_id", &stamp) &&
+                json_object_is_type(stamp, json_type_string) &&
+                strcmp(json_object_get_string(stamp), x->req_ref) == 0;
+    json_object_put(job);
+    return ours;
+}
+
+static void describe_groups(const nomad_deployment *d, char *out, size_t outlen) {
+    int64_t healthy = 0, desired = 0, placed = 0, unhealthy = 0;
+    for (size_t i = 0; i < d->n_groups; i++) {
+        healthy += d->groups[i].healthy_allocs;
+        desired += d->groups[i].desired_total;
+        placed += d->groups[i].placed_allocs;
+        unhealthy += d->groups[i].unhealthy_allocs;
+    }
+    snprintf(out, outlen, "%" PRId64 "/%" PRId64 " healthy, %" PRId64 " placed, %" PRId64 " unhealthy", healthy,
+             desired, placed, unhealthy);
+}
+
+static bool awaiting_promotion(const nomad_deployment *d) {
+    for (size_t i = 0; i < d->n_groups; i++)
+        if (d->groups[i].desired_canaries > 0 && !d->groups[i].promoted) return true;
+    return false;
+}
+
+/* Follows the evaluation to its end; fills x->deployment_id. */
+static enum outcome follow_eval(run *x, nomad_client *c, bool *done) {
+    uint64_t index = 0;
+    int errors = 0;
+    int64_t deadline = nm_mono_ms() + WATCH_DEADLINE_MS;
+    nomad_eval ev;
+    *done = false;
+    for (;;) {
+        if (stopping(x->w)) return RETRY;
+        if (nm_mono_ms() > deadline) return finish(x, "failed", "timeout", "evaluation did not finish in time");
+        uint64_t next = 0;
+        int rc = nomad_eval_get(c, x->eval_id, index, WATCH_WAIT_MS, &ev, &next);
+        if (rc != NOMAD_OK) {
+            if (++errors > NOMAD_RETRIES || rc == NOMAD_ERR_NOT_FOUND || rc == NOMAD_ERR_FORBIDDEN)
+                return fail_nomad(x, "reading the evaluation", c);
+            nap(x->w, 1000 << (errors - 1));
+            continue;
+        }
+        errors = 0;
+        index = next < index ? 0 : next;
+        if (nomad_eval_terminal(&ev)) break;
+    }
+    if (strcmp(ev.status, "complete") != 0) {
+        char detail[AUDIT_DETAIL_LEN];
+        snprintf(detail, sizeof(detail), "evaluation %s: %s", ev.status, ev.status_description);
+        return finish(x, "failed", "nomad_error", detail);
+    }
+    if (ev.failed_tg_allocs) {
+        json_object *e = request_event(&x->r, x->state, x->phase, NULL,
+                                       "some allocations could not be placed; Nomad keeps trying");
+        publish(x->w, x->r.route, e);
+    }
+    if (!ev.deployment_id[0]) {
+        *done = true;
+        return finish(x, "succeeded", "", "registered; Nomad started no deployment (nothing to roll out)");
+    }
+    snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", ev.deployment_id);
+    return ACK;
+}
+
+static enum outcome follow_deployment(run *x, nomad_client *c) {
+    uint64_t index = 0;
+    int errors = 0;
+    int64_t deadline = nm_mono_ms() + WATCH_DEADLINE_MS;
+    char last_counts[128] = "";
+    nomad_deployment d;
+    for (;;) {
+        if (stopping(x->w)) return RETRY;
+        if (nm_mono_ms() > deadline) return finish(x, "failed", "timeout", "deployment did not finish in time");
+        uint64_t next = 0;
+        int rc = nomad_deployment_get(c, x->deployment_id, index, WATCH_WAIT_MS, &d, &next);
+        if (rc != NOMAD_OK) {
+            if (++errors > NOMAD_RETRIES || rc == NOMAD_ERR_NOT_FOUND || rc == NOMAD_ERR_FORBIDDEN)
+                return fail_nomad(x, "reading the deployment", c);
+            nap(x->w, 1000 << (errors - 1));
+            continue;
+        }
+        errors = 0;
+        index = next < index ? 0 : next;
+
+        char counts[128];
+        describe_groups(&d, counts, sizeof(counts));
+        if (strcmp(d.status, "successful") == 0) return finish(x, "succeeded", "", counts);
+        if (strcmp(d.status, "failed") == 0) {
+            const char *reason = strstr(d.status_description, "progress deadline") ? "deadline" : "unhealthy";
+            char detail[AUDIT_DETAIL_LEN];
+            snprintf(detail, sizeof(detail), "%s (%s)", d.status_description, counts);
+            return finish(x, "failed", reason, detail);
+        }
+        if (strcmp(d.status, "cancelled") == 0) return finish(x, "failed", "superseded", d.status_description);
+
+        const char *phase = strcmp(d.status, "paused") == 0 ? "paused"
+                            : awaiting_promotion(&d)        ? "awaiting_promotion"
+                                                            : "rolling";
+        if (strcmp(phase, x->phase) != 0) {
+            char action[48];
+            snprintf(action, sizeof(action), "%s.%s", x->r.kind, phase);
+            if (step(x, "running", phase, NULL, action, d.status_description) != AUDIT_OK) return RETRY;
+        } else if (strcmp(counts, last_counts) != 0) {
+            /* Progress within a phase goes to chat only; the audit trail records state changes. */
+            json_object *e = request_event(&x->r, "running", phase, NULL, counts);
+            json_object_object_add(e, "job_version", json_object_new_int64(x->job_version));
+            publish(x->w, x->r.route, e);
+        }
+        snprintf(last_counts, sizeof(last_counts), "%s", counts);
+    }
+}
+
+static enum outcome run_deploy(run *x) {
+    worker *w = x->w;
+    const config *cfg = w->pool->cfg;
+    const config_env *env = config_find_env(cfg, x->r.env);
+    const config_job *job = config_find_job(cfg, x->r.job);
+    if (!env || !job) return finish(x, "failed", "nomad_error", "environment or job is no longer configured");
+
+    if (step(x, "running", "registering", NULL, "deploy.started", NULL) != AUDIT_OK)
+        return w->db_up ? ACK : RETRY;   /* state conflict: someone else has it */
+
+    nomad_client *c = client_for(w, env);
+    if (!c) return finish(x, "failed", "nomad_error", "out of memory");
+
+    json_object *jobj = NULL;
+    nomad_job_info info;
+    int rc = nomad_job_get(c, job->nomad_job, &jobj, &info);
+    if (rc == NOMAD_ERR_NOT_FOUND) {
+        char detail[AUDIT_DETAIL_LEN];
+        snprintf(detail, sizeof(detail), "job %s does not exist in Nomad (namespace %s)", job->nomad_job,
+                 env->nomad.namespace);
+        return finish(x, "failed", "nomad_error", detail);
+    }
+    if (rc != NOMAD_OK) return fail_nomad(x, "reading the job", c);
+
+    const char *cur = nomad_job_task_image(jobj, job->tasks.v[0]);
+    snprintf(x->from_image, sizeof(x->from_image), "%s", cur ? cur : "");
+    char err[256];
+    if (nomad_job_set_image(jobj, &job->tasks, x->r.to_image, err, sizeof(err)) != NOMAD_OK ||
+        nomad_job_set_meta(jobj, "nomatron.request_id", x->req_ref) != NOMAD_OK ||
+        nomad_job_set_meta(jobj, "nomatron.requested_by", x->r.actor) != NOMAD_OK) {
+        json_object_put(jobj);
+        return finish(x, "failed", "nomad_error", err);
+    }
+
+    nomad_register_result reg;
+    rc = nomad_job_register(c, jobj, true, info.job_modify_index, &reg);
+    json_object_put(jobj);
+    if (rc == NOMAD_ERR_CONFLICT)
+        return finish(x, "failed", "conflict", "the job changed in Nomad after it was read; request again");
+    if (rc == NOMAD_ERR_CONNECT || rc == NOMAD_ERR_TIMEOUT) {
+        if (!registered_by_us(x, c, job->nomad_job, &info)) return fail_nomad(x, "registering the job", c);
+        reg.eval_id[0] = '\0';   /* registered, but the evaluation ID was lost with the answer */
+    } else if (rc != NOMAD_OK) {
+        return fail_nomad(x, "registering the job", c);
+    }
+    snprintf(x->eval_id, sizeof(x->eval_id), "%s", reg.eval_id);
+
+    nomad_job_info after;
+    if (nomad_job_get(c, job->nomad_job, NULL, &after) != NOMAD_OK) return fail_nomad(x, "reading the job", c);
+    x->job_version = (int64_t)after.version;
+    if (step(x, "running", "rolling", NULL, "deploy.registered", reg.warnings[0] ? reg.warnings : NULL) != AUDIT_OK)
+        return RETRY;
+
+    if (x->eval_id[0]) {
+        bool done;
+        enum outcome o = follow_eval(x, c, &done);
+        if (done || o == RETRY || strcmp(x->state, "running") != 0) return o;
+    } else {
+        nomad_deployment d;
+        bool found = false;
+        if (nomad_job_latest_deployment(c, job->nomad_job, &d, &found) != NOMAD_OK || !found ||
+            d.job_version != after.version)
+            return finish(x, "failed", "nomad_error", "registered, but its deployment could not be found");
+        snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", d.id);
+    }
+    return follow_deployment(x, c);
+}
+
+static enum outcome handle_request(worker *w, const char *id) {
+    char *end;
+    long long rid = strtoll(id, &end, 10);
+    if (*end || rid <= 0) {
+        nm_log(NM_LOG_WARN, "work entry with a malformed request id skipped", "id", id, NULL);
+        return ACK;
+    }
+    run x = {.w = w, .job_version = -1};
+    snprintf(x.req_ref, sizeof(x.req_ref), "D-%lld", rid);
+    int rc = audit_request_get(&w->db, rid, &x.r);
+    if (rc == AUDIT_ERR_NOT_FOUND) {
+        nm_log(NM_LOG_WARN, "work entry for an unknown request skipped", "req", x.req_ref, NULL);
+        return ACK;
+    }
+    if (rc != AUDIT_OK) {
+        w->db_up = false;
+        return RETRY;
+    }
+    /* Duplicate deliveries are harmless: only a queued request is started. */
+    if (strcmp(x.r.state, "queued") != 0) {
+        nm_log(NM_LOG_INFO, "request not queued; nothing to do", "req", x.req_ref, "state", x.r.state, NULL);
+        return ACK;
+    }
+    snprintf(x.state, sizeof(x.state), "%s", x.r.state);
+    if (strcmp(x.r.kind, "deploy") != 0) return finish(&x, "failed", "nomad_error", "unsupported request kind");
+    return run_deploy(&x);
+}
+
+/* ---- tasks (answers that need Nomad: status) ---- */
+
+static void status_for_env(worker *w, const config_env *env, const config_job *job, json_object *out) {
+    nomad_client *c = client_for(w, env);
+    add_str(out, "env", env->name);
+    json_object *jobj = NULL;
+    nomad_job_info info;
+    int rc = c ? nomad_job_get(c, job->nomad_job, &jobj, &info) : NOMAD_ERR_NOMEM;
+    if (rc == NOMAD_ERR_NOT_FOUND) {
+        add_str(out, "error", "not deployed");
+        return;
+    }
+    if (rc != NOMAD_OK) {
+        add_str(out, "error", c ? nomad_client_errstr(c) : "out of memory");
+        return;
+    }
+    const char *image = nomad_job_task_image(jobj, job->tasks.v[0]);
+    if (image) {
+        add_str(out, "image", image);
+        size_t n = strlen(job->image);
+        if (strncmp(image, job->image, n) == 0 && image[n] == ':') add_str(out, "version", image + n + 1);
+    }
+    json_object_put(jobj);
+    json_object_object_add(out, "job_version", json_object_new_int64((int64_t)info.version));
+    json_object_object_add(out, "stable", json_object_new_boolean(info.stable));
+    add_str(out, "job_status", info.status);
+
+    nomad_deployment d;
+    bool found = false;
+    if (nomad_job_latest_deployment(c, job->nomad_job, &d, &found) == NOMAD_OK && found) {
+        json_object *dep = json_object_new_object();
+        add_str(dep, "id", d.id);
+        add_str(dep, "status", d.status);
+        add_str(dep, "description", d.status_description);
+        json_object_object_add(dep, "job_version", json_object_new_int64((int64_t)d.job_version));
+        char counts[128];
+        describe_groups(&d, counts, sizeof(counts));
+        add_str(dep, "counts", counts);
+        json_object_object_add(out, "deployment", dep);
+    }
+}
+
+static enum outcome handle_task(worker *w, const char *task_id) {
+    char *text = NULL;
+    int rc = queue_task_get(&w->q, task_id, &text);
+    if (rc == QUEUE_ERR_EMPTY) {
+        nm_log(NM_LOG_WARN, "task expired before it was run", "task", task_id, NULL);
+        return ACK;
+    }
+    if (rc != QUEUE_OK) return RETRY;
+    json_object *task = json_tokener_parse(text);
+    free(text);
+    json_object *v;
+    const char *kind = "", *job_name = "", *env_name = "", *route = "";
+    if (task && json_object_is_type(task, json_type_object)) {
+        if (json_object_object_get_ex(task, "kind", &v)) kind = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "job", &v)) job_name = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "env", &v)) env_name = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "route", &v)) route = json_object_get_string(v);
+    }
+    json_object *ans = json_object_new_object();
+    add_str(ans, "type", "status");
+    add_str(ans, "task", task_id);
+    add_str(ans, "job", job_name);
+    const config *cfg = w->pool->cfg;
+    const config_job *job = config_find_job(cfg, job_name);
+    if (strcmp(kind, "status") != 0 || !job) {
+        add_str(ans, "error", strcmp(kind, "status") != 0 ? "unknown task kind" : "unknown job");
+    } else {
+        json_object *envs = json_object_new_array();
+        for (size_t i = 0; i < cfg->n_envs; i++) {
+            if (env_name[0] && strcmp(env_name, cfg->envs[i].name) != 0) continue;
+            json_object *e = json_object_new_object();
+            status_for_env(w, &cfg->envs[i], job, e);
+            json_object_array_add(envs, e);
+        }
+        json_object_object_add(ans, "envs", envs);
+    }
+    publish(w, route, ans);
+    json_object_put(task);
+    return ACK;
+}
+
+/* ---- thread ---- */
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    const config *cfg = w->pool->cfg;
+    bool q_up = false;
+    while (!stopping(w)) {
+        if (!q_up) {
+            queue_close(&w->q);
+            if (queue_connect(&w->q, cfg->redis, 5000) != QUEUE_OK || queue_setup(&w->q) != QUEUE_OK) {
+                nm_log(NM_LOG_WARN, "worker cannot reach Redis; retrying", "worker", w->consumer, "error",
+                       w->q.errstr, NULL);
+                nap(w, 1000);
+                continue;
+            }
+            q_up = true;
+        }
+        if (!w->db_up) {
+            /* PostgreSQL down: take no work, so nothing runs unaudited. */
+            audit_close(&w->db);
+            if (audit_connect(&w->db, cfg->postgres) != AUDIT_OK) {
+                nm_log(NM_LOG_WARN, "worker cannot reach PostgreSQL; retrying", "worker", w->consumer, "error",
+                       w->db.errstr, NULL);
+                nap(w, 1000);
+                continue;
+            }
+            w->db_up = true;
+        }
+        queue_work item;
+        int rc = queue_work_next(&w->q, w->consumer, WORKER_BLOCK_MS, &item);
+        if (rc == QUEUE_ERR_EMPTY) continue;
+        if (rc != QUEUE_OK) {
+            nm_log(NM_LOG_WARN, "work read failed", "worker", w->consumer, "error", w->q.errstr, NULL);
+            q_up = w->q.rc != NULL;
+            nap(w, 500);
+            continue;
+        }
+        enum outcome o = strcmp(item.kind, "request") == 0 ? handle_request(w, item.id)
+                         : strcmp(item.kind, "task") == 0  ? handle_task(w, item.id)
+                                                           : ACK;
+        if (o == ACK && queue_work_ack(&w->q, item.entry_id) != QUEUE_OK) q_up = w->q.rc != NULL;
+    }
+    queue_close(&w->q);
+    audit_close(&w->db);
+    for (size_t i = 0; i < cfg->n_envs; i++) nomad_client_free(w->nomad[i]);
+    return NULL;
+}
+
+worker_pool *worker_pool_start(const config *cfg, int n, char *err, size_t errlen) {
+    worker_pool *p = calloc(1, sizeof(*p));
+    if (!p || n < 1) {
+        free(p);
+        snprintf(err, errlen, n < 1 ? "at least one worker is needed" : "out of memory");
+        return NULL;
+    }
+    p->cfg = cfg;
+    p->n = n;
+    atomic_init(&p->stop, false);
+    p->w = calloc((size_t)n, sizeof(worker));
+    if (!p->w) {
+        free(p);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    for (int i = 0; i < n; i++) {
+        worker *w = &p->w[i];
+        w->pool = p;
+        w->n = i;
+        snprintf(w->consumer, sizeof(w->consumer), "%s-%ld-%d", host, (long)getpid(), i);
+        w->nomad = calloc(cfg->n_envs ? cfg->n_envs : 1, sizeof(nomad_client *));
+        if (!w->nomad || pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %d", i);
+            worker_pool_stop(p);
+            return NULL;
+        }
+        w->started = true;
+    }
+    return p;
+}
+
+void worker_pool_stop(worker_pool *pool) {
+    if (!pool) return;
+    atomic_store(&pool->stop, true);
+    for (int i = 0; i < pool->n; i++) {
+        if (pool->w[i].started) pthread_join(pool->w[i].tid, NULL);
+        free(pool->w[i].nomad);
+    }
+    free(pool->w);
+    free(pool);
+}

@@ -1,0 +1,24 @@
+/* Rendering for people: internal errors and worker events become text in
+ * exactly one place per platform. The console is the first platform; Slack
+ * and Mattermost renderers join it here. */
+#ifndef NM_RENDER_H
+#define NM_RENDER_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cmd.h"
+
+/* "error: <message> [<tag>]\nusage: <usage>\n" */
+void render_cmd_error(const cmd_error *err, nm_buf *out);
+
+/* One worker event (see docs/DESIGN.md "Events") as console lines. Unknown
+ * or malformed events render as nothing and return -1. */
+int render_event_console(const json_object *ev, nm_buf *out);
+
+/* "D-12 queued: deploy web v2 to staging" */
+void render_request_line(int64_t id, const char *state, const char *kind, const char *job, const char *version,
+                         const char *env, nm_buf *out);
+
+#endif
