@@ -145,6 +145,12 @@ const config_job *config_find_job(const config *cfg, const char *name);
 /* Parses "90s", "15m", "4h", "1h30m", "7d" into milliseconds; -1 if malformed. Pure. */
 int64_t config_parse_duration(const char *text);
 
+#define CONFIG_MAX_NAME 64
+
+/* True if `name` is a valid environment / job / person / group name:
+ * [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
+bool config_valid_name(const char *name);
+
 /* True if `version` matches the container tag grammar [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
 bool config_valid_tag(const char *version);
 
