@@ -1,0 +1,2 @@
+nm_unit_test(test_nomad_decode ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_nomad_decode.c nm_nomad)
+nm_unit_test(test_nomad_client ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_nomad_client.c nm_nomad Threads::Threads)
