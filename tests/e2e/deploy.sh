@@ -15,6 +15,7 @@ ok() { passes=$((passes + 1)); printf 'ok   %s\n' "$1"; }
 bad() { fails=$((fails + 1)); printf 'FAIL %s\n' "$1"; [ -n "${2:-}" ] && printf '     %s\n' "$2"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 contains() { grep -qF -- "$2" <<<"$1"; }
+matches() { grep -qE -- "$2" <<<"$1"; }
 equals() { [ "$1" = "$2" ] || { printf '     expected [%s], got [%s]\n' "$2" "$1"; return 1; }; }
 
 tmp=$(mktemp -d)
@@ -104,8 +105,9 @@ check "audit: UPDATE refused by the database" bash -c "! psql '$pg' -qc \"UPDATE
 out=$(printf 'status web\n' | shell --timeout 30); rc=$?
 printf '%s\n' "$out" | sed 's/^/     | /'
 check "status: exits 0" equals "$rc" 0
-check "status: v2 in staging" bash -c "grep -E '^ +staging +v2 ' <<<'$out' >/dev/null"
-check "status: v1 in production" bash -c "grep -E '^ +production +v1 ' <<<'$out' >/dev/null"
+check "status: v2 in staging" matches "$out" '^ +staging +v2 '
+check "status: v1 in production" matches "$out" '^ +production +v1 '
+check "status: an unreachable Nomad is named, not fatal" matches "$out" "^ +broken +.*Couldn't connect"
 
 # --- bad input: answered, nothing reaches Redis or Nomad ---
 before_work=$(redis-cli -p "$NOMATRON_REDIS_PORT" -n "$rdb" xlen nomatron:work)

@@ -1,8 +1,6 @@
 # End-to-end tests: the real nomatron binary against real Redis and PostgreSQL
 # (PG_ADMIN_CONNINFO, NOMATRON_REDIS_PORT from deploy/dev/test) and nomad-sim.
-if(TARGET nomad-sim)  # TEMP while nomad-sim is being written
 add_test(NAME e2e_deploy
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/deploy.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
 set_tests_properties(e2e_deploy PROPERTIES TIMEOUT 300
   ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-endif()
