@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "audit.h"
+#include "buf.h"
 #include "config.h"
 #include "log.h"
 #include "shell.h"
@@ -276,7 +277,9 @@ static int cmd_audit(int argc, char **argv) {
 
 static const char usage_config[] =
     "usage: nomatron config check [--config FILE]\n"
-    "  Validates the configuration; exits 0 when valid, 2 with file:line: key: reason otherwise.\n";
+    "  Validates the configuration and prints the resolved policy per environment (who may deploy,\n"
+    "  who approves, freezes, promotion path) with every secret redacted. Exits 0 when valid, 2 with\n"
+    "  file:line: key: reason otherwise.\n";
 
 static int cmd_config(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -301,9 +304,13 @@ static int cmd_config(int argc, char **argv) {
     }
     config *cfg = load_config(cfg_path, "config check");
     if (!cfg) return EXIT_USAGE;
-    printf("%s: ok (%zu environments, %zu jobs)\n", cfg->path, cfg->n_envs, cfg->n_jobs);
+    nm_buf out;
+    nm_buf_init(&out, 0);
+    int rc = config_describe(cfg, &out);
+    if (rc == 0) fputs(out.data, stdout);
+    nm_buf_free(&out);
     config_free(cfg);
-    return EXIT_OK;
+    return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
 int main(int argc, char **argv) {

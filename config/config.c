@@ -538,19 +538,24 @@ static int parse_job(ctx *c, const char *name, const yt_node *n, int line, confi
     return CONFIG_OK;
 }
 
+/* One entry of people: or groups:, `name: [a, b]`. */
+static int parse_named_list(ctx *c, const yt_node *key, const yt_node *val, const char *section, char **name,
+                            config_strv *list, bool (*valid)(const char *), const char *what) {
+    char k[KEY_LEN];
+    snprintf(k, sizeof(k), "%s.%s", section, key->text);
+    if (!(*name = strdup(key->text))) return nomem(c, key->line, k);
+    if (!config_valid_name(*name)) return fail(c, CONFIG_ERR_SCHEMA, key->line, k, "bad name");
+    return get_strv(c, val, k, list, valid, what);
+}
+
 static int parse_people(ctx *c, const yt_node *n) {
     if (is_null(n)) return CONFIG_OK;
     if (expect(c, n, YT_MAP, "people")) return c->code;
-    c->cfg->people = calloc(n->n / 2 + 1, sizeof(config_person));
-    if (!c->cfg->people) return nomem(c, n->line, "people");
+    if (!(c->cfg->people = calloc(n->n / 2 + 1, sizeof(config_person)))) return nomem(c, n->line, "people");
     for (size_t i = 0; i + 1 < n->n; i += 2) {
         config_person *p = &c->cfg->people[c->cfg->n_people++];
-        char k[KEY_LEN];
-        snprintf(k, sizeof(k), "people.%s", n->items[i]->text);
-        if (!(p->name = strdup(n->items[i]->text))) return nomem(c, n->items[i]->line, k);
-        if (!config_valid_name(p->name)) return fail(c, CONFIG_ERR_SCHEMA, n->items[i]->line, k, "bad person name");
-        if (get_strv(c, n->items[i + 1], k, &p->identities, valid_identity,
-                     "an identity (slack:ID, mattermost:ID or shell:USER)"))
+        if (parse_named_list(c, n->items[i], n->items[i + 1], "people", &p->name, &p->identities, valid_identity,
+                             "an identity (slack:ID, mattermost:ID or shell:USER)"))
             return c->code;
     }
     return CONFIG_OK;
@@ -559,15 +564,11 @@ static int parse_people(ctx *c, const yt_node *n) {
 static int parse_groups(ctx *c, const yt_node *n) {
     if (is_null(n)) return CONFIG_OK;
     if (expect(c, n, YT_MAP, "groups")) return c->code;
-    c->cfg->groups = calloc(n->n / 2 + 1, sizeof(config_group));
-    if (!c->cfg->groups) return nomem(c, n->line, "groups");
+    if (!(c->cfg->groups = calloc(n->n / 2 + 1, sizeof(config_group)))) return nomem(c, n->line, "groups");
     for (size_t i = 0; i + 1 < n->n; i += 2) {
         config_group *g = &c->cfg->groups[c->cfg->n_groups++];
-        char k[KEY_LEN];
-        snprintf(k, sizeof(k), "groups.%s", n->items[i]->text);
-        if (!(g->name = strdup(n->items[i]->text))) return nomem(c, n->items[i]->line, k);
-        if (!config_valid_name(g->name)) return fail(c, CONFIG_ERR_SCHEMA, n->items[i]->line, k, "bad group name");
-        if (get_strv(c, n->items[i + 1], k, &g->members, NULL, NULL)) return c->code;
+        if (parse_named_list(c, n->items[i], n->items[i + 1], "groups", &g->name, &g->members, NULL, NULL))
+            return c->code;
     }
     return CONFIG_OK;
 }

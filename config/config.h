@@ -161,6 +161,16 @@ bool config_valid_tag(const char *version);
 int config_redis_url(const char *url, char *host, size_t hostlen, int *port, int *db,
                      char *password, size_t passlen, char *err, size_t errlen);
 
+/* --- config check --- */
+struct nm_buf;
+/* Appends the resolved policy (per environment: who may deploy, who approves,
+ * freezes, promotion path; jobs; chat) to out, every secret redacted. */
+int config_describe(const config *cfg, struct nm_buf *out);
+/* Copies a URL or libpq conninfo with any password replaced by [redacted]. */
+void config_redact_url(const char *in, char *out, size_t outlen);
+/* 5400000 -> "1h30m". */
+void config_format_duration(int64_t ms, char *out, size_t outlen);
+
 /* The config path per SPEC §2: --config, else $NOMATRON_CONFIG, else ./nomatron.yaml. */
 const char *config_default_path(const char *flag_value);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "buf.h"
 #include "config.h"
 
 /* A resolver over fixed tables, so tests never touch the real environment. */
@@ -365,6 +366,58 @@ static void test_default_path(void **state) {
     unsetenv("NOMATRON_CONFIG");
 }
 
+static void test_describe_redacts(void **state) {
+    (void)state;
+    config *cfg;
+    char err[256];
+    /* The full file with a password in the Postgres DSN as well. */
+    const char *from = strstr(full, "postgres: ");
+    const char *rest = strchr(from, '\n') + 1;
+    char *yaml = malloc(strlen(full) + 64);
+    snprintf(yaml, strlen(full) + 64, "%.*spostgres: postgresql://nomatron:pgsecret@127.0.0.1/nomatron\n%s",
+             (int)(from - full), full, rest);
+    assert_int_equal(parse(yaml, &cfg, err, sizeof(err)), CONFIG_OK);
+    free(yaml);
+    nm_buf b;
+    nm_buf_init(&b, 0);
+    assert_int_equal(config_describe(cfg, &b), 0);
+    static const char *secrets[] = {"s3cr3t-token", "0123456789abcdef", "pgsecret", ":pw@", "xapp-1", "xoxb-1"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        if (strstr(b.data, secrets[i])) print_error("secret %s in:\n%s\n", secrets[i], b.data);
+        assert_null(strstr(b.data, secrets[i]));
+    }
+    assert_non_null(strstr(b.data, "environment production\n"));
+    assert_non_null(strstr(b.data, "  may deploy        sre (bob, carol)\n"));
+    assert_non_null(strstr(b.data, "  approvals         2 distinct people from sre (bob, carol); requester never counts; "
+                                   "expire after 4h\n"));
+    assert_non_null(strstr(b.data, "  promotion         only `promote` from staging, healthy there for at least 30m\n"));
+    assert_non_null(strstr(b.data, "namespace staging, token [redacted], timeout 10s"));
+    assert_non_null(strstr(b.data, "redis             redis://:[redacted]@127.0.0.1:6380/2\n"));
+    nm_buf_free(&b);
+    config_free(cfg);
+}
+
+static void test_redact_and_format(void **state) {
+    (void)state;
+    char out[256];
+    config_redact_url("postgresql://u:p@h:5432/db?sslmode=require", out, sizeof(out));
+    assert_string_equal(out, "postgresql://u:[redacted]@h:5432/db?sslmode=require");
+    config_redact_url("host=h password='a b c' user=u", out, sizeof(out));
+    assert_string_equal(out, "host=h password=[redacted] user=u");
+    config_redact_url("postgresql://h/db?password=x&user=u", out, sizeof(out));
+    assert_string_equal(out, "postgresql://h/db?password=[redacted]&user=u");
+    config_redact_url("redis://127.0.0.1:6379/0", out, sizeof(out));
+    assert_string_equal(out, "redis://127.0.0.1:6379/0");
+    config_redact_url("postgresql://u@h/db", out, sizeof(out));
+    assert_string_equal(out, "postgresql://u@h/db");
+    config_format_duration(5400000, out, sizeof(out));
+    assert_string_equal(out, "1h30m");
+    config_format_duration(0, out, sizeof(out));
+    assert_string_equal(out, "0s");
+    config_format_duration(86400000 + 1500, out, sizeof(out));
+    assert_string_equal(out, "1d1s500ms");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
@@ -378,6 +431,8 @@ int main(void) {
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_size_ceiling),
         cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_describe_redacts),
+        cmocka_unit_test(test_redact_and_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
