@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "reload.h"
 #include "shell.h"
 #include "worker.h"
 
@@ -100,8 +101,13 @@ static int cmd_shell(int argc, char **argv) {
     if (optind < argc) return usage_error("shell", usage_shell, "unexpected argument '%s'", argv[optind]);
     config *cfg = load_config(cfg_path, "shell");
     if (!cfg) return EXIT_USAGE;
-    int rc = shell_run(cfg, &so);
-    config_free(cfg);
+    config_holder *holder = config_holder_new(cfg);
+    if (!holder) {
+        config_free(cfg);
+        return EXIT_RUNTIME;
+    }
+    int rc = shell_run(holder, &so);
+    config_holder_free(holder);
     return rc;
 }
 
@@ -119,26 +125,45 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
     uv_stop(s->loop);
 }
 
-static int run_workers_until_signal(const config *cfg) {
+static void on_hup_signal(uv_signal_t *s, int signum) {
+    (void)signum;
+    if (reload_start(s->loop, s->data, NULL, NULL) != 0)
+        nm_log(NM_LOG_ERROR, "configuration reload could not start", NULL);
+}
+
+/* Runs the workers until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+ * Takes the reference to cfg. */
+static int run_workers_until_signal(config *cfg) {
     char err[256];
-    worker_pool *pool = worker_pool_start(cfg, cfg->workers, err, sizeof(err));
+    int n = cfg->workers > 0 ? cfg->workers : 1;
+    config_holder *holder = config_holder_new(cfg);
+    worker_pool *pool = holder ? worker_pool_start(holder, n, err, sizeof(err)) : NULL;
     if (!pool) {
-        fprintf(stderr, "nomatron: %s\n", err);
+        fprintf(stderr, "nomatron: %s\n", holder ? err : "out of memory");
+        if (holder) config_holder_free(holder);
+        else config_free(cfg);
         return EXIT_RUNTIME;
     }
-    nm_log(NM_LOG_INFO, "workers started", "count", cfg->workers > 0 ? "n" : "0", NULL);
+    char count[16];
+    snprintf(count, sizeof(count), "%d", n);
+    nm_log(NM_LOG_INFO, "workers started", "count", count, NULL);
     uv_loop_t *loop = uv_default_loop();
-    uv_signal_t sint, sterm;
+    uv_signal_t sint, sterm, shup;
     uv_signal_init(loop, &sint);
     uv_signal_init(loop, &sterm);
+    uv_signal_init(loop, &shup);
+    shup.data = holder;
     uv_signal_start(&sint, on_stop_signal, SIGINT);
     uv_signal_start(&sterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&shup, on_hup_signal, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);
     nm_log(NM_LOG_INFO, "stopping workers", NULL);
     worker_pool_stop(pool);
     uv_close((uv_handle_t *)&sint, NULL);
     uv_close((uv_handle_t *)&sterm, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&shup, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);   /* close callbacks and a reload still on the thread pool */
+    config_holder_free(holder);
     return EXIT_OK;
 }
 
@@ -175,10 +200,10 @@ static int cmd_serve(int argc, char **argv, bool worker_only) {
     if (strcmp(role, "bot") == 0) {
         fprintf(stderr, "nomatron serve: this build has no chat adapter yet; use `nomatron shell`\n");
         rc = EXIT_USAGE;
+        config_free(cfg);
     } else {
         rc = run_workers_until_signal(cfg);
     }
-    config_free(cfg);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "queue.h"
 #include "queue_async.h"
+#include "reload.h"
 #include "render.h"
 #include "worker.h"
 
@@ -31,7 +32,8 @@ typedef struct tracked {
 
 typedef struct shell {
     uv_loop_t *loop;
-    const config *cfg;
+    config_holder *holder;
+    config *cfg;                         /* the current snapshot (a reference), swapped on SIGHUP */
     char session[24];
     char route[48];
     char actor[128];
@@ -67,7 +69,7 @@ typedef struct shell {
 
     uv_timer_t timeout_timer;
     uv_timer_t refresh_timer;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 } shell;
 
 static void shell_quit(shell *sh, int code);
@@ -219,6 +221,10 @@ static void create_done(uv_work_t *w, int status) {
             sh->reqs = t;
         }
         render_request_line(j->id, j->state, "deploy", j->a.job, j->a.version, j->a.env, &out);
+        char ref[24];
+        snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
+        nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", sh->actor,
+               "state", j->state, NULL);
         if (strcmp(j->state, "queued") == 0) {
             char id[24];
             snprintf(id, sizeof(id), "%lld", (long long)j->id);
@@ -590,6 +596,22 @@ static void on_signal(uv_signal_t *s, int signum) {
     shell_quit(sh, sh->exit_code ? sh->exit_code : (signum == SIGINT ? 130 : 143));
 }
 
+/* A new snapshot: later lines use it; requests already recorded keep theirs. */
+static void on_reloaded(void *ud, bool ok) {
+    shell *sh = ud;
+    if (!ok) return;
+    config_free(sh->cfg);
+    sh->cfg = config_holder_get(sh->holder);
+    sh->person = person_of(sh->cfg, sh->actor);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+    (void)signum;
+    shell *sh = s->data;
+    if (reload_start(sh->loop, sh->holder, on_reloaded, sh) != 0)
+        nm_log(NM_LOG_ERROR, "configuration reload could not start", NULL);
+}
+
 static void shell_quit(shell *sh, int code) {
     if (sh->quitting) return;
     sh->quitting = true;
@@ -601,6 +623,7 @@ static void shell_quit(shell *sh, int code) {
     uv_close((uv_handle_t *)&sh->refresh_timer, NULL);
     uv_close((uv_handle_t *)&sh->sigint, NULL);
     uv_close((uv_handle_t *)&sh->sigterm, NULL);
+    uv_close((uv_handle_t *)&sh->sighup, NULL);
     if (sh->qa) queue_async_close(sh->qa);
     sh->qa = NULL;
 }
@@ -620,11 +643,13 @@ static void make_session(char *out, size_t outlen) {
     out[n] = '\0';
 }
 
-int shell_run(const config *cfg, const shell_opts *opts) {
+int shell_run(config_holder *holder, const shell_opts *opts) {
     shell *sh = calloc(1, sizeof(*sh));
     if (!sh) return 1;
     sh->loop = uv_default_loop();
-    sh->cfg = cfg;
+    sh->holder = holder;
+    sh->cfg = config_holder_get(holder);
+    const config *cfg = sh->cfg;
     sh->timeout_s = opts->timeout_s;
     make_session(sh->session, sizeof(sh->session));
     snprintf(sh->route, sizeof(sh->route), "shell:%s", sh->session);
@@ -633,6 +658,7 @@ int shell_run(const config *cfg, const shell_opts *opts) {
     const char *user = opts->as;
     if (user && !cfg->shell_allow_as) {
         fprintf(stderr, "nomatron shell: --as is refused: set shell.allow_as: true (developer machines only)\n");
+        config_free(sh->cfg);
         free(sh);
         return 2;
     }
@@ -642,6 +668,7 @@ int shell_run(const config *cfg, const shell_opts *opts) {
     }
     if (set_actor(sh, user) != 0) {
         fprintf(stderr, "nomatron shell: '%s' is not a valid user name\n", user);
+        config_free(sh->cfg);
         free(sh);
         return 2;
     }
@@ -652,6 +679,7 @@ int shell_run(const config *cfg, const shell_opts *opts) {
     if (!sh->db || !sh->qa) {
         fprintf(stderr, "nomatron shell: %s\n", sh->qa ? "out of memory" : err);
         dbpool_free(sh->db);
+        config_free(sh->cfg);
         free(sh);
         return 2;
     }
@@ -659,7 +687,7 @@ int shell_run(const config *cfg, const shell_opts *opts) {
 
     int nworkers = opts->workers >= 0 ? opts->workers : cfg->workers;
     if (nworkers > 0) {
-        sh->workers = worker_pool_start(cfg, nworkers, err, sizeof(err));
+        sh->workers = worker_pool_start(holder, nworkers, err, sizeof(err));
         if (!sh->workers) fprintf(stderr, "nomatron shell: %s\n", err);
     }
 
@@ -668,9 +696,11 @@ int shell_run(const config *cfg, const shell_opts *opts) {
     sh->timeout_timer.data = sh->refresh_timer.data = sh;
     uv_signal_init(sh->loop, &sh->sigint);
     uv_signal_init(sh->loop, &sh->sigterm);
-    sh->sigint.data = sh->sigterm.data = sh;
+    uv_signal_init(sh->loop, &sh->sighup);
+    sh->sigint.data = sh->sigterm.data = sh->sighup.data = sh;
     uv_signal_start(&sh->sigint, on_signal, SIGINT);
     uv_signal_start(&sh->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sh->sighup, on_sighup, SIGHUP);
 
     if (start_input(sh) != 0) {
         fprintf(stderr, "nomatron shell: cannot read standard input\n");
@@ -696,6 +726,7 @@ int shell_run(const config *cfg, const shell_opts *opts) {
     }
     int code = sh->exit_code;
     uv_loop_close(sh->loop);
+    config_free(sh->cfg);
     free(sh);
     return code;
 }

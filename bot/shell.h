@@ -16,6 +16,6 @@ typedef struct shell_opts {
 /* Runs until end of input (and every request it started is finished or
  * waiting for approval) or a signal. Returns the process exit code of SPEC §2:
  * 0 ok, 1 a request failed or a server was unreachable, 2 usage, 124 timed out. */
-int shell_run(const config *cfg, const shell_opts *opts);
+int shell_run(config_holder *holder, const shell_opts *opts);
 
 #endif

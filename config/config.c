@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -826,6 +827,7 @@ int config_parse(const char *text, size_t len, const char *filename, const confi
         return nomem(&c, 1, NULL);
     }
     cfg->workers = 4;
+    atomic_init(&cfg->refs, 1);
     parse_root(&c, root);
     yt_free(root);
     if (c.code != CONFIG_OK) {
@@ -893,8 +895,13 @@ static void free_secret(char *s) {
     free(s);
 }
 
+config *config_ref(config *cfg) {
+    if (cfg) atomic_fetch_add(&cfg->refs, 1);
+    return cfg;
+}
+
 void config_free(config *cfg) {
-    if (!cfg) return;
+    if (!cfg || atomic_fetch_sub(&cfg->refs, 1) > 1) return;
     free(cfg->path);
     free(cfg->listen);
     free(cfg->public_url);

@@ -90,6 +90,7 @@ typedef struct config_mattermost {
 } config_mattermost;
 
 typedef struct config {
+    _Atomic int refs;            /* see config_ref(); 1 when returned by config_parse() */
     char *path;                  /* file it came from */
     char *listen;                /* default 127.0.0.1:8080 */
     char *public_url;            /* "" if unset */
@@ -136,7 +137,25 @@ int config_parse(const char *text, size_t len, const char *filename,
 /* Reads `path` (at most CONFIG_MAX_FILE bytes) and parses it with the system resolver. */
 int config_load(const char *path, config **out, char *err, size_t errlen);
 
+/* Snapshots are shared between threads by reference counting: config_ref()
+ * adds a holder, config_free() drops one and frees the snapshot with the
+ * last. A snapshot is never modified after config_parse() returns. */
+config *config_ref(config *cfg);
 void config_free(config *cfg);
+
+/* The current snapshot of a running process. get() hands out a reference
+ * (release it with config_free()); set() swaps in a new one (taking the
+ * caller's reference). Work in flight keeps the snapshot it started with. */
+typedef struct config_holder config_holder;
+config_holder *config_holder_new(config *initial);   /* takes the reference */
+config *config_holder_get(config_holder *h);
+void config_holder_set(config_holder *h, config *next);
+/* Re-reads the current snapshot's file (and its ${file:} secrets); swaps only
+ * when valid. On error the old snapshot stays and err says why. Returns a
+ * config_code. */
+int config_holder_reload(config_holder *h, char *err, size_t errlen);
+unsigned long config_holder_generation(config_holder *h);   /* 1, then +1 per swap */
+void config_holder_free(config_holder *h);
 
 /* Lookups; NULL when absent. Results are borrowed from cfg. */
 const config_env *config_find_env(const config *cfg, const char *name);

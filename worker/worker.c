@@ -34,11 +34,13 @@ typedef struct worker {
     queue_conn q;
     audit_db db;
     bool db_up;
-    nomad_client **nomad;               /* one per cfg->envs[i], created on first use */
+    config *cfg;                        /* the snapshot of the item in hand (a reference) */
+    config *clients_cfg;                /* the snapshot `nomad` was made for (a reference) */
+    nomad_client **nomad;               /* one per clients_cfg->envs[i], created on first use */
 } worker;
 
 struct worker_pool {
-    const config *cfg;
+    config_holder *config;
     atomic_bool stop;
     int n;
     worker *w;
@@ -54,8 +56,37 @@ static void nap(const worker *w, int ms) {
     }
 }
 
+static void drop_clients(worker *w) {
+    for (size_t i = 0; w->clients_cfg && i < w->clients_cfg->n_envs; i++) nomad_client_free(w->nomad[i]);
+    free(w->nomad);
+    w->nomad = NULL;
+    config_free(w->clients_cfg);
+    w->clients_cfg = NULL;
+}
+
+/* Takes the current snapshot for the next item. Nomad clients belong to one
+ * snapshot (its addresses and tokens); a reload replaces them. */
+static bool take_snapshot(worker *w) {
+    w->cfg = config_holder_get(w->pool->config);
+    if (w->cfg == w->clients_cfg) return true;
+    drop_clients(w);
+    w->nomad = calloc(w->cfg->n_envs ? w->cfg->n_envs : 1, sizeof(nomad_client *));
+    if (!w->nomad) {
+        config_free(w->cfg);
+        w->cfg = NULL;
+        return false;
+    }
+    w->clients_cfg = config_ref(w->cfg);
+    return true;
+}
+
+static void release_snapshot(worker *w) {
+    config_free(w->cfg);
+    w->cfg = NULL;
+}
+
 static nomad_client *client_for(worker *w, const config_env *env) {
-    size_t i = (size_t)(env - w->pool->cfg->envs);
+    size_t i = (size_t)(env - w->cfg->envs);
     if (!w->nomad[i]) w->nomad[i] = nomad_client_new(&env->nomad);
     return w->nomad[i];
 }
@@ -125,8 +156,8 @@ static int step(run *x, const char *to_state, const char *phase, const char *rea
     }
     snprintf(x->state, sizeof(x->state), "%s", to_state);
     snprintf(x->phase, sizeof(x->phase), "%s", phase ? phase : "");
-    nm_log(NM_LOG_INFO, action, "req", x->req_ref, "job", x->r.job, "env", x->r.env, "state", to_state, "phase",
-           phase, "reason", reason, NULL);
+    nm_log(NM_LOG_INFO, action, "req", x->req_ref, "job", x->r.job, "env", x->r.env, "actor", x->r.actor, "state",
+           to_state, "phase", phase && *phase ? phase : NULL, "reason", reason && *reason ? reason : NULL, NULL);
     json_object *ev = request_event(&x->r, to_state, phase, reason, detail);
     if (x->job_version >= 0) json_object_object_add(ev, "job_version", json_object_new_int64(x->job_version));
     publish(x->w, x->r.route, ev);
@@ -269,7 +300,7 @@ static enum outcome follow_deployment(run *x, nomad_client *c) {
 
 static enum outcome run_deploy(run *x) {
     worker *w = x->w;
-    const config *cfg = w->pool->cfg;
+    const config *cfg = w->cfg;
     const config_env *env = config_find_env(cfg, x->r.env);
     const config_job *job = config_find_job(cfg, x->r.job);
     if (!env || !job) return finish(x, "failed", "nomad_error", "environment or job is no longer configured");
@@ -427,7 +458,7 @@ static enum outcome handle_task(worker *w, const char *task_id) {
     add_str(ans, "type", "status");
     add_str(ans, "task", task_id);
     add_str(ans, "job", job_name);
-    const config *cfg = w->pool->cfg;
+    const config *cfg = w->cfg;
     const config_job *job = config_find_job(cfg, job_name);
     if (strcmp(kind, "status") != 0 || !job) {
         add_str(ans, "error", strcmp(kind, "status") != 0 ? "unknown task kind" : "unknown job");
@@ -450,29 +481,33 @@ static enum outcome handle_task(worker *w, const char *task_id) {
 
 static void *worker_main(void *arg) {
     worker *w = arg;
-    const config *cfg = w->pool->cfg;
     bool q_up = false;
     while (!stopping(w)) {
-        if (!q_up) {
-            queue_close(&w->q);
-            if (queue_connect(&w->q, cfg->redis, 5000) != QUEUE_OK || queue_setup(&w->q) != QUEUE_OK) {
-                nm_log(NM_LOG_WARN, "worker cannot reach Redis; retrying", "worker", w->consumer, "error",
-                       w->q.errstr, NULL);
+        if (!q_up || !w->db_up) {
+            config *cfg = config_holder_get(w->pool->config);
+            bool up = true;
+            if (!q_up) {
+                queue_close(&w->q);
+                q_up = queue_connect(&w->q, cfg->redis, 5000) == QUEUE_OK && queue_setup(&w->q) == QUEUE_OK;
+                if (!q_up)
+                    nm_log(NM_LOG_WARN, "worker cannot reach Redis; retrying", "worker", w->consumer, "error",
+                           w->q.errstr, NULL);
+                up = q_up;
+            }
+            if (up && !w->db_up) {
+                /* PostgreSQL down: take no work, so nothing runs unaudited. */
+                audit_close(&w->db);
+                w->db_up = audit_connect(&w->db, cfg->postgres) == AUDIT_OK;
+                if (!w->db_up)
+                    nm_log(NM_LOG_WARN, "worker cannot reach PostgreSQL; retrying", "worker", w->consumer, "error",
+                           w->db.errstr, NULL);
+                up = w->db_up;
+            }
+            config_free(cfg);
+            if (!up) {
                 nap(w, 1000);
                 continue;
             }
-            q_up = true;
-        }
-        if (!w->db_up) {
-            /* PostgreSQL down: take no work, so nothing runs unaudited. */
-            audit_close(&w->db);
-            if (audit_connect(&w->db, cfg->postgres) != AUDIT_OK) {
-                nm_log(NM_LOG_WARN, "worker cannot reach PostgreSQL; retrying", "worker", w->consumer, "error",
-                       w->db.errstr, NULL);
-                nap(w, 1000);
-                continue;
-            }
-            w->db_up = true;
         }
         queue_work item;
         int rc = queue_work_next(&w->q, w->consumer, WORKER_BLOCK_MS, &item);
@@ -483,25 +518,33 @@ static void *worker_main(void *arg) {
             nap(w, 500);
             continue;
         }
+        /* The snapshot is taken when the item arrives, and the item runs to
+         * its end with it even if a reload swaps in another meanwhile. If it
+         * cannot be taken, the entry stays pending and is delivered again. */
+        if (!take_snapshot(w)) {
+            nap(w, 1000);
+            continue;
+        }
         enum outcome o = strcmp(item.kind, "request") == 0 ? handle_request(w, item.id)
                          : strcmp(item.kind, "task") == 0  ? handle_task(w, item.id)
                                                            : ACK;
         if (o == ACK && queue_work_ack(&w->q, item.entry_id) != QUEUE_OK) q_up = w->q.rc != NULL;
+        release_snapshot(w);
     }
     queue_close(&w->q);
     audit_close(&w->db);
-    for (size_t i = 0; i < cfg->n_envs; i++) nomad_client_free(w->nomad[i]);
+    drop_clients(w);
     return NULL;
 }
 
-worker_pool *worker_pool_start(const config *cfg, int n, char *err, size_t errlen) {
+worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t errlen) {
     worker_pool *p = calloc(1, sizeof(*p));
     if (!p || n < 1) {
         free(p);
         snprintf(err, errlen, n < 1 ? "at least one worker is needed" : "out of memory");
         return NULL;
     }
-    p->cfg = cfg;
+    p->config = holder;
     p->n = n;
     atomic_init(&p->stop, false);
     p->w = calloc((size_t)n, sizeof(worker));
@@ -517,8 +560,7 @@ worker_pool *worker_pool_start(const config *cfg, int n, char *err, size_t errle
         w->pool = p;
         w->n = i;
         snprintf(w->consumer, sizeof(w->consumer), "%s-%ld-%d", host, (long)getpid(), i);
-        w->nomad = calloc(cfg->n_envs ? cfg->n_envs : 1, sizeof(nomad_client *));
-        if (!w->nomad || pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
             worker_pool_stop(p);
             return NULL;
@@ -533,7 +575,6 @@ void worker_pool_stop(worker_pool *pool) {
     atomic_store(&pool->stop, true);
     for (int i = 0; i < pool->n; i++) {
         if (pool->w[i].started) pthread_join(pool->w[i].tid, NULL);
-        free(pool->w[i].nomad);
     }
     free(pool->w);
     free(pool);

@@ -14,9 +14,10 @@
 
 typedef struct worker_pool worker_pool;
 
-/* Starts n threads (n >= 1). cfg is borrowed and must outlive the pool.
+/* Starts n threads (n >= 1). `config` is borrowed and must outlive the pool;
+ * each work item runs with the snapshot current when the worker took it.
  * Returns NULL with err set if a thread could not be started. */
-worker_pool *worker_pool_start(const config *cfg, int n, char *err, size_t errlen);
+worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t errlen);
 
 /* Asks every thread to stop at its next step boundary and joins them. Work in
  * flight is not acknowledged, so the queue hands it to another worker.

@@ -4,44 +4,10 @@
 # Meta stamp in the simulator, the registrations it received, and the chained
 # audit events in PostgreSQL.
 #   usage: deploy.sh NOMATRON NOMAD_SIM
-set -uo pipefail
 NOMATRON=$1 SIM=$2
-SRC=${NOMATRON_SOURCE_DIR:?}
-: "${PG_ADMIN_CONNINFO:?set by deploy/dev/test: an admin conninfo for a scratch database}"
-: "${NOMATRON_REDIS_PORT:?set by deploy/dev/test}"
-
-fails=0 passes=0
-ok() { passes=$((passes + 1)); printf 'ok   %s\n' "$1"; }
-bad() { fails=$((fails + 1)); printf 'FAIL %s\n' "$1"; [ -n "${2:-}" ] && printf '     %s\n' "$2"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-contains() { grep -qF -- "$2" <<<"$1"; }
-matches() { grep -qE -- "$2" <<<"$1"; }
-equals() { [ "$1" = "$2" ] || { printf '     expected [%s], got [%s]\n' "$2" "$1"; return 1; }; }
-
-tmp=$(mktemp -d)
-db=e2e_$$_$RANDOM
-rdb=$((8 + $$ % 8))
-sim_pid=
-cleanup() {
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-  psql "$PG_ADMIN_CONNINFO" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-  redis-cli -p "$NOMATRON_REDIS_PORT" -n "$rdb" flushdb >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-psql "$PG_ADMIN_CONNINFO" -qc "CREATE DATABASE $db OWNER nomatron" >/dev/null || { echo "cannot create $db"; exit 1; }
-redis-cli -p "$NOMATRON_REDIS_PORT" -n "$rdb" flushdb >/dev/null
-pg="host=127.0.0.1 port=${NOMATRON_PG_PORT:-5441} user=nomatron dbname=$db"
-sql() { psql "$pg" -XAtqc "$1"; }
-
-"$SIM" --listen 127.0.0.1:0 --jobs "$SRC/deploy/dev/nomad-jobs.json" --health-delay 300 --log "$tmp/sim.log" \
-  >"$tmp/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 50); do grep -q listening "$tmp/sim.out" && break; sleep 0.1; done
-port=$(grep -Eo '[0-9]+$' "$tmp/sim.out" | head -n1)
-[ -n "$port" ] || { cat "$tmp/sim.out"; echo "nomad-sim did not start"; exit 1; }
-nomad="http://127.0.0.1:$port"
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+start_sim --health-delay 300
 
 cat >"$tmp/nomatron.yaml" <<YAML
 redis: redis://127.0.0.1:$NOMATRON_REDIS_PORT/$rdb
@@ -165,5 +131,4 @@ kill -TERM "$wpid"; wait "$wpid"; rc=$?
 check "nomatron worker exits 0 on SIGTERM" equals "$rc" 0
 check "nomatron worker stops within 5 s" test $((SECONDS - t)) -le 5
 
-printf '%d passed, %d failed\n' "$passes" "$fails"
-[ "$fails" = 0 ]
+finish
