@@ -1,5 +1,7 @@
 #include "render.h"
 
+#include "policy.h"
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -79,4 +81,73 @@ int render_event_console(const json_object *ev, nm_buf *out) {
     else if (strcmp(type, "status") == 0) render_status(ev, out);
     else return -1;
     return 0;
+}
+
+/* ---- discovery: answered from the config snapshot, no server involved ---- */
+
+static void render_list(const config_strv *v, const char *none, nm_buf *out) {
+    if (v->n == 0) nm_buf_appends(out, none);
+    for (size_t i = 0; i < v->n; i++) nm_buf_printf(out, "%s%s", i ? ", " : "", v->v[i]);
+}
+
+static void render_approvals(const config_env *e, nm_buf *out) {
+    if (e->approvals == 0) {
+        nm_buf_appends(out, "no approval needed");
+        return;
+    }
+    nm_buf_printf(out, "%d approval%s from ", e->approvals, e->approvals == 1 ? "" : "s");
+    render_list(&e->approvers, "nobody", out);
+}
+
+void render_envs(const config *cfg, nm_buf *out) {
+    if (cfg->n_envs == 0) nm_buf_appends(out, "no environments are configured\n");
+    for (size_t i = 0; i < cfg->n_envs; i++) {
+        const config_env *e = &cfg->envs[i];
+        nm_buf_printf(out, "%-12s namespace %s", e->name, e->nomad.namespace);
+        if (*e->nomad.region) nm_buf_printf(out, ", region %s", e->nomad.region);
+        nm_buf_appends(out, "; deployers: ");
+        render_list(&e->deployers, "anyone", out);
+        nm_buf_appends(out, "; ");
+        render_approvals(e, out);
+        if (e->promote_from) nm_buf_printf(out, "; only promote from %s", e->promote_from);
+        if (e->freeze.n) {
+            nm_buf_appends(out, "; freezes: ");
+            render_list(&e->freeze, "", out);
+        }
+        nm_buf_appends(out, "\n");
+    }
+}
+
+void render_jobs(const config *cfg, nm_buf *out) {
+    if (cfg->n_jobs == 0) nm_buf_appends(out, "no jobs are configured\n");
+    for (size_t i = 0; i < cfg->n_jobs; i++) {
+        const config_job *j = &cfg->jobs[i];
+        nm_buf_printf(out, "%-12s image %s:<version>, Nomad job %s, tasks ", j->name, j->image, j->nomad_job);
+        render_list(&j->tasks, "none", out);
+        nm_buf_appends(out, "\n");
+    }
+}
+
+void render_whoami(const config *cfg, const char *identity, const char *channel, nm_buf *out) {
+    const config_person *p = policy_person(cfg, identity);
+    nm_buf_printf(out, "you are %s", identity);
+    if (p) nm_buf_printf(out, " (%s)", p->name);
+    else nm_buf_appends(out, " (not listed under people:)");
+    size_t ng = 0;
+    for (size_t g = 0; g < cfg->n_groups; g++) {
+        if (!policy_in_group(cfg, &cfg->groups[g], identity)) continue;
+        nm_buf_printf(out, "%s%s", ng++ ? ", " : "; groups: ", cfg->groups[g].name);
+    }
+    nm_buf_appends(out, "\n");
+    for (size_t i = 0; i < cfg->n_envs; i++) {
+        const config_env *e = &cfg->envs[i];
+        bool deploy = policy_may_deploy(cfg, e, identity), approve = policy_may_approve(cfg, e, identity);
+        bool here = policy_channel_allowed(e, channel);
+        nm_buf_printf(out, "  %-12s %s", e->name, deploy ? "may deploy" : "may not deploy");
+        if (deploy && e->promote_from) nm_buf_printf(out, " (by promote from %s)", e->promote_from);
+        if (deploy && e->approvals > 0) nm_buf_printf(out, " with %d approval%s", e->approvals, e->approvals == 1 ? "" : "s");
+        if (approve) nm_buf_appends(out, "; may approve");
+        if (!here) nm_buf_printf(out, "; not from %s", channel);
+        nm_buf_appends(out, "\n");
+    }
 }

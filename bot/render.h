@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "config.h"
 
 /* "error: <message> [<tag>]\nusage: <usage>\n" */
 void render_cmd_error(const cmd_error *err, nm_buf *out);
@@ -20,5 +21,11 @@ int render_event_console(const json_object *ev, nm_buf *out);
 /* "D-12 queued: deploy web v2 to staging" */
 void render_request_line(int64_t id, const char *state, const char *kind, const char *job, const char *version,
                          const char *env, nm_buf *out);
+
+/* Discovery answers (SPEC §5), from the snapshot alone. */
+void render_envs(const config *cfg, nm_buf *out);
+void render_jobs(const config *cfg, nm_buf *out);
+/* Identity, person, groups, and what the identity may do in each environment from `channel`. */
+void render_whoami(const config *cfg, const char *identity, const char *channel, nm_buf *out);
 
 #endif

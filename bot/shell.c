@@ -20,6 +20,7 @@
 #include "render.h"
 #include "worker.h"
 
+#define SHELL_CHANNEL "shell:console"   /* SPEC §4: the shell's channel */
 #define SHELL_LINE_MAX CMD_MAX_TEXT      /* longer lines are refused whole */
 #define SHELL_REFRESH_MS 2000            /* while waiting at end of input: re-read states from PostgreSQL */
 
@@ -381,6 +382,18 @@ static void handle_line(shell *sh, char *text, size_t len) {
         say(sh, &out);
         break;
     }
+    case CMD_ENVS:
+        render_envs(sh->cfg, &out);
+        say(sh, &out);
+        break;
+    case CMD_JOBS:
+        render_jobs(sh->cfg, &out);
+        say(sh, &out);
+        break;
+    case CMD_WHOAMI:
+        render_whoami(sh->cfg, sh->actor, SHELL_CHANNEL, &out);
+        say(sh, &out);
+        break;
     case CMD_DEPLOY:
         nm_log(NM_LOG_INFO, "deploy requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
         start_deploy(sh, &a);

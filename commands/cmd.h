@@ -141,6 +141,9 @@ const char *cmd_general_usage(void);
  * needed (like snprintf). */
 size_t cmd_help_text(const char *topic, char *out, size_t outlen);
 
+/* docs/commands.md, generated from the table (same contract as cmd_help_text). */
+size_t cmd_docs_markdown(char *out, size_t outlen);
+
 /* Parses "D-12", "d-12" or "12" into 12; -1 if malformed. */
 int64_t cmd_parse_id(const char *text);
 

@@ -52,9 +52,9 @@ static const cmd_spec table[] = {
      "what it would take right now (approvers, freeze, missing evidence); creates nothing", NA},
     {"lock", CMD_LOCK, "ENV REASON...", "", "lock ENV reason...", "freeze an environment by hand", NA},
     {"unlock", CMD_UNLOCK, "ENV", "", "unlock ENV", "lift a manual freeze", NA},
-    {"envs", CMD_ENVS, "", "", "envs", "environments and their rules", NA},
-    {"jobs", CMD_JOBS, "", "", "jobs", "jobs nomatron may deploy", NA},
-    {"whoami", CMD_WHOAMI, "", "", "whoami", "your identity, person, groups and what you may do where", NA},
+    {"envs", CMD_ENVS, "", "", "envs", "environments and their rules", 0},
+    {"jobs", CMD_JOBS, "", "", "jobs", "jobs nomatron may deploy", 0},
+    {"whoami", CMD_WHOAMI, "", "", "whoami", "your identity, person, groups and what you may do where", 0},
     {"help", CMD_HELP, "[TOPIC]", "", "help [COMMAND]", "this list, or one command's usage", 0},
     {"dashboard", CMD_DASHBOARD, "", "", "dashboard", "a link to the dashboard", NA},
     {"stats", CMD_STATS, "[ENV]", "--days", "stats [ENV] [--days N]", "delivery figures per environment", NA},
@@ -79,13 +79,15 @@ const char *cmd_general_usage(void) {
            "dashboard, stats; try help COMMAND";
 }
 
+/* Appends to out[outlen] at n, counting what would be needed like snprintf. */
+#define PUT(...)                                                                                      \
+    do {                                                                                              \
+        int w_ = snprintf(out + (n < outlen ? n : outlen), n < outlen ? outlen - n : 0, __VA_ARGS__); \
+        if (w_ > 0) n += (size_t)w_;                                                                  \
+    } while (0)
+
 size_t cmd_help_text(const char *topic, char *out, size_t outlen) {
     size_t n = 0;
-#define PUT(...)                                                                     \
-    do {                                                                             \
-        int w_ = snprintf(out + (n < outlen ? n : outlen), n < outlen ? outlen - n : 0, __VA_ARGS__); \
-        if (w_ > 0) n += (size_t)w_;                                                 \
-    } while (0)
     if (outlen) out[0] = '\0';
     if (topic && *topic) {
         const cmd_spec *s = cmd_lookup(topic);
@@ -98,9 +100,40 @@ size_t cmd_help_text(const char *topic, char *out, size_t outlen) {
         return n;
     }
     PUT("nomatron commands (prefix /nomatron in chat; optional in the shell):\n");
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        PUT("  %-58s %s%s\n", table[i].usage, table[i].summary,
-            (table[i].flags & CMD_F_NOT_AVAILABLE) ? " (not yet)" : "");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const char *later = (table[i].flags & CMD_F_NOT_AVAILABLE) ? " (not yet)" : "";
+        if (strlen(table[i].usage) <= 40) PUT("  %-40s  %s%s\n", table[i].usage, table[i].summary, later);
+        else PUT("  %s\n  %-40s  %s%s\n", table[i].usage, "", table[i].summary, later);
+    }
+    PUT("Request IDs read D-12 or 12. help COMMAND shows one command.\n");
+    return n;
+}
+
+size_t cmd_docs_markdown(char *out, size_t outlen) {
+    size_t n = 0;
+    if (outlen) out[0] = '\0';
+    PUT("# nomatron chat commands\n\n"
+        "Generated from the command table in `commands/grammar.c` (`NOMATRON_WRITE_DOCS=1 build/bin/test_commands`\n"
+        "rewrites it; a unit test fails when it drifts). Commands arrive as `/nomatron <command>` in Slack and\n"
+        "Mattermost, as `@nomatron <command>` in Mattermost, or as a line in `nomatron shell` (prefix optional).\n"
+        "Request IDs read `D-12` or `12`. Command text over %d bytes is refused.\n\n"
+        "| command | what it does | changes Nomad | available |\n|---|---|---|---|\n",
+        CMD_MAX_TEXT);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char usage[256];
+        size_t u = 0;
+        for (const char *p = table[i].usage; *p && u + 2 < sizeof(usage); p++) {
+            if (*p == '|') usage[u++] = '\\';   /* a bar would end the Markdown cell */
+            usage[u++] = *p;
+        }
+        usage[u] = '\0';
+        PUT("| `%s` | %s | %s | %s |\n", usage, table[i].summary, (table[i].flags & CMD_F_MUTATES) ? "yes" : "no",
+            (table[i].flags & CMD_F_NOT_AVAILABLE) ? "not yet" : "yes");
+    }
+    PUT("\nEvery refusal names what was wrong with a stable tag and shows the usage:\n\n");
+    for (int code = CMD_ERR_EMPTY; code <= CMD_ERR_NOT_AVAILABLE; code++) PUT("%s`%s`", code == CMD_ERR_EMPTY ? "" : ", ",
+                                                                            cmd_err_tag((enum cmd_err)code));
+    PUT(".\n");
 #undef PUT
     return n;
 }

@@ -283,6 +283,209 @@ static void test_help(void **state) {
     assert_int_equal(strlen(small), sizeof(small) - 1);
 }
 
+/* Valid arguments for every command, to build malformed variants from. */
+static const struct {
+    const char *name, *args;
+    bool absorbs_rest;   /* one more word is still valid (a rest or optional slot) */
+} samples[] = {
+    {"deploy", "web v2 to staging", false},      {"promote", "web from staging to production", false},
+    {"approve", "D-1", false},                   {"reject", "D-1", true},
+    {"cancel", "12", false},                     {"rollback", "web in staging", false},
+    {"canary", "promote web in staging", false}, {"pause", "web in staging", false},
+    {"resume", "web in staging", false},         {"status", "web", false},
+    {"history", "web", false},                   {"audit", "D-1", false},
+    {"explain", "deploy web v2 to staging", false}, {"lock", "staging release day", true},
+    {"unlock", "staging", false},                {"envs", "", false},
+    {"jobs", "", false},                         {"whoami", "", false},
+    {"help", "", true},                         {"dashboard", "", false},
+    {"stats", "", true},
+};
+
+static void expect_error(const char *text, size_t len, enum cmd_err code, const char *usage) {
+    cmd_action a;
+    cmd_error e;
+    enum cmd_err rc = cmd_parse(text, len, &a, &e);
+    if (rc != code || e.usage != usage) {
+        print_error("'%.80s': got %s '%s' usage '%s'\n      want %s usage '%s'\n", text, cmd_err_tag(rc), e.message,
+                    e.usage ? e.usage : "(none)", cmd_err_tag(code), usage);
+        fail();
+    }
+}
+
+/* Every command, every generic kind of damage: the exact tag and usage. */
+static void test_every_command_malformed(void **state) {
+    (void)state;
+    size_t count;
+    const cmd_spec *t = cmd_table_get(&count);
+    assert_int_equal(count, sizeof(samples) / sizeof(samples[0]));
+    char text[CMD_MAX_TEXT + 64];
+    for (size_t i = 0; i < count; i++) {
+        const cmd_spec *spec = cmd_lookup(samples[i].name);
+        assert_ptr_equal(spec, &t[i]);   /* the samples follow the table */
+        const char *sep = *samples[i].args ? " " : "";
+        enum cmd_err good = (spec->flags & CMD_F_NOT_AVAILABLE) ? CMD_ERR_NOT_AVAILABLE : CMD_OK;
+        /* explain deploy ... reports errors in the words of the command it explains */
+        const char *usage = strcmp(samples[i].name, "explain") == 0 ? cmd_lookup("deploy")->usage : spec->usage;
+
+        /* the valid form, with and without the prefix, in any letter case */
+        snprintf(text, sizeof(text), "/nomatron %s%s%s", samples[i].name, sep, samples[i].args);
+        expect_error(text, strlen(text), good, good == CMD_OK ? NULL : spec->usage);
+        /* an extra word */
+        if (!samples[i].absorbs_rest) {
+            snprintf(text, sizeof(text), "%s%s%s surplus", samples[i].name, sep, samples[i].args);
+            expect_error(text, strlen(text), CMD_ERR_EXTRA_ARG, usage);
+        }
+        /* the last word missing */
+        if (*samples[i].args) {
+            snprintf(text, sizeof(text), "%s %s", samples[i].name, samples[i].args);
+            char *last = strrchr(text, ' ');
+            *last = '\0';
+            bool optional_tail = strcmp(samples[i].name, "reject") == 0;
+            cmd_action a;
+            cmd_error e;
+            enum cmd_err rc = cmd_parse(text, strlen(text), &a, &e);
+            if (!optional_tail && !strchr(text, ' ')) assert_int_equal(rc, CMD_ERR_MISSING_ARG);
+            if (rc != CMD_OK && rc != CMD_ERR_NOT_AVAILABLE) assert_ptr_equal(e.usage, usage);
+            else assert_true(optional_tail || strcmp(samples[i].name, "lock") == 0);
+        }
+        /* an unknown flag */
+        snprintf(text, sizeof(text), "%s%s%s --nope 1", samples[i].name, sep, samples[i].args);
+        expect_error(text, strlen(text), CMD_ERR_BAD_FLAG, usage);
+        /* damage the tokenizer catches: the general usage */
+        snprintf(text, sizeof(text), "%s%s%s \"open", samples[i].name, sep, samples[i].args);
+        expect_error(text, strlen(text), CMD_ERR_UNBALANCED_QUOTE, cmd_general_usage());
+        snprintf(text, sizeof(text), "%s%s%s \xc3\x28", samples[i].name, sep, samples[i].args);
+        expect_error(text, strlen(text), CMD_ERR_BAD_UTF8, cmd_general_usage());
+        size_t n = (size_t)snprintf(text, sizeof(text), "%s%s%s x", samples[i].name, sep, samples[i].args);
+        text[n - 2] = '\0';   /* a NUL byte inside the text */
+        expect_error(text, n, CMD_ERR_BAD_UTF8, cmd_general_usage());
+        n = (size_t)snprintf(text, sizeof(text), "%s ", samples[i].name);
+        memset(text + n, 'a', CMD_MAX_TEXT + 1 - n);
+        text[CMD_MAX_TEXT + 1] = '\0';
+        expect_error(text, CMD_MAX_TEXT + 1, CMD_ERR_TOO_LONG, cmd_general_usage());
+    }
+}
+
+/* Command-specific malformed variants. */
+static void test_each_command_specific_errors(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        enum cmd_err code;
+        const char *usage_of;
+    } cases[] = {
+        {"promote web staging to production", CMD_ERR_EXPECTED_WORD, "promote"},
+        {"promote web from staging", CMD_ERR_MISSING_ARG, "promote"},
+        {"promote web from staging production", CMD_ERR_EXPECTED_WORD, "promote"},
+        {"promote w/b from staging to production", CMD_ERR_BAD_NAME, "promote"},
+        {"promote web from staging to prod!", CMD_ERR_BAD_NAME, "promote"},
+        {"promote web to production from staging", CMD_ERR_EXPECTED_WORD, "promote"},
+        {"approve", CMD_ERR_MISSING_ARG, "approve"},
+        {"approve D-x", CMD_ERR_BAD_ID, "approve"},
+        {"approve D-0", CMD_ERR_BAD_ID, "approve"},
+        {"approve 1 2", CMD_ERR_EXTRA_ARG, "approve"},
+        {"approve 1;reboot", CMD_ERR_BAD_ID, "approve"},
+        {"reject", CMD_ERR_MISSING_ARG, "reject"},
+        {"reject web", CMD_ERR_BAD_ID, "reject"},
+        {"cancel", CMD_ERR_MISSING_ARG, "cancel"},
+        {"cancel D--1", CMD_ERR_BAD_ID, "cancel"},
+        {"cancel $(id)", CMD_ERR_BAD_ID, "cancel"},
+        {"rollback web staging", CMD_ERR_EXPECTED_WORD, "rollback"},
+        {"rollback web in", CMD_ERR_MISSING_ARG, "rollback"},
+        {"rollback web in staging to", CMD_ERR_MISSING_ARG, "rollback"},
+        {"rollback web in staging to #-1", CMD_ERR_BAD_VERSION, "rollback"},
+        {"rollback web in staging to #", CMD_ERR_BAD_VERSION, "rollback"},
+        {"rollback web in staging to -v1", CMD_ERR_BAD_VERSION, "rollback"},
+        {"rollback web in staging v1", CMD_ERR_EXTRA_ARG, "rollback"},
+        {"canary web in staging", CMD_ERR_EXPECTED_WORD, "canary"},
+        {"canary promote web", CMD_ERR_MISSING_ARG, "canary"},
+        {"canary fail web on staging", CMD_ERR_EXPECTED_WORD, "canary"},
+        {"pause web", CMD_ERR_MISSING_ARG, "pause"},
+        {"pause web at staging", CMD_ERR_EXPECTED_WORD, "pause"},
+        {"resume", CMD_ERR_MISSING_ARG, "resume"},
+        {"resume web in stag`ing`", CMD_ERR_BAD_NAME, "resume"},
+        {"status web|cat", CMD_ERR_BAD_NAME, "status"},
+        {"status web in staging>/tmp/x", CMD_ERR_BAD_NAME, "status"},
+        {"history", CMD_ERR_MISSING_ARG, "history"},
+        {"history web --limit 0", CMD_ERR_BAD_FLAG, "history"},
+        {"history web --limit", CMD_ERR_BAD_FLAG, "history"},
+        {"history web --limit 1001", CMD_ERR_BAD_FLAG, "history"},
+        {"history web --canary 1", CMD_ERR_BAD_FLAG, "history"},
+        {"audit", CMD_ERR_MISSING_ARG, "audit"},
+        {"audit a b", CMD_ERR_EXTRA_ARG, "audit"},
+        {"explain", CMD_ERR_MISSING_ARG, "explain"},
+        {"explain status web", CMD_ERR_EXPECTED_WORD, "explain"},
+        {"explain deploy web", CMD_ERR_MISSING_ARG, "deploy"},
+        {"explain promote web from staging", CMD_ERR_MISSING_ARG, "promote"},
+        {"lock", CMD_ERR_MISSING_ARG, "lock"},
+        {"lock staging", CMD_ERR_MISSING_ARG, "lock"},
+        {"lock st*ging reason", CMD_ERR_BAD_NAME, "lock"},
+        {"unlock", CMD_ERR_MISSING_ARG, "unlock"},
+        {"unlock staging now", CMD_ERR_EXTRA_ARG, "unlock"},
+        {"stats staging production", CMD_ERR_EXTRA_ARG, "stats"},
+        {"stats --days x", CMD_ERR_BAD_FLAG, "stats"},
+        {"stats --days=-3", CMD_ERR_BAD_FLAG, "stats"},
+        {"help deploy more", CMD_ERR_EXTRA_ARG, "help"},
+        {"deploy web v2 to staging --canary 101", CMD_ERR_BAD_FLAG, "deploy"},
+        {"deploy web v2 to staging --canary=", CMD_ERR_BAD_FLAG, "deploy"},
+        {"deploy web $(rm to staging", CMD_ERR_BAD_VERSION, "deploy"},
+        {"deploy web v2;rm to staging", CMD_ERR_BAD_VERSION, "deploy"},
+        {"deploy web v2 to staging&&reboot", CMD_ERR_BAD_NAME, "deploy"},
+        {"deploy ../web v2 to staging", CMD_ERR_BAD_NAME, "deploy"},
+        {"deploy web v2 to ''", CMD_ERR_BAD_NAME, "deploy"},
+        {"deploy \"\" v2 to staging", CMD_ERR_BAD_NAME, "deploy"},
+        {"v2 deploy web to staging", CMD_ERR_UNKNOWN_COMMAND, NULL},
+        {"nomatron deploy web v2 to staging", CMD_ERR_UNKNOWN_COMMAND, NULL},
+        {"/nomatron /nomatron deploy", CMD_ERR_UNKNOWN_COMMAND, NULL},
+        {"--canary 1", CMD_ERR_UNKNOWN_COMMAND, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cases[i].text, strlen(cases[i].text), cases[i].code,
+                     cases[i].usage_of ? cmd_lookup(cases[i].usage_of)->usage : cmd_general_usage());
+}
+
+/* Text that looks dangerous is data: stored verbatim, never interpreted. */
+static void test_metacharacters_are_data(void **state) {
+    (void)state;
+    cmd_action a;
+    cmd_error e;
+    assert_int_equal(parse("lock staging `reboot`; rm -rf / $(id) <!channel>", &a, &e), CMD_ERR_NOT_AVAILABLE);
+    assert_string_equal(a.reason, "`reboot`; rm -rf / $(id) <!channel>");
+    assert_int_equal(parse("deploy web v2 to staging --reason \"'; DROP TABLE requests; --\"", &a, &e), CMD_OK);
+    assert_string_equal(a.reason, "'; DROP TABLE requests; --");
+}
+
+static void test_docs_in_sync(void **state) {
+    (void)state;
+    static char want[32768];
+    size_t n = cmd_docs_markdown(want, sizeof(want));
+    assert_true(n < sizeof(want));
+    const char *src = getenv("NOMATRON_SOURCE_DIR");
+    assert_non_null(src);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/docs/commands.md", src);
+    const char *write = getenv("NOMATRON_WRITE_DOCS");
+    if (write && strcmp(write, "1") == 0) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fwrite(want, 1, n, f);
+        fclose(f);
+    }
+    static char have[32768];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        print_error("%s is missing: run NOMATRON_WRITE_DOCS=1 build/bin/test_commands\n", path);
+        fail();
+    }
+    size_t got = fread(have, 1, sizeof(have) - 1, f);
+    fclose(f);
+    have[got] = '\0';
+    if (strcmp(have, want) != 0) {
+        print_error("docs/commands.md drifted from the command table: run NOMATRON_WRITE_DOCS=1 build/bin/test_commands\n");
+        fail();
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize_words_and_quotes),
@@ -294,6 +497,10 @@ int main(void) {
         cmocka_unit_test(test_parse_id),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_every_command_malformed),
+        cmocka_unit_test(test_each_command_specific_errors),
+        cmocka_unit_test(test_metacharacters_are_data),
+        cmocka_unit_test(test_docs_in_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

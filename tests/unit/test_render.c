@@ -66,12 +66,58 @@ static void test_cmd_error(void **state) {
     nm_buf_free(&b);
 }
 
+static config *discovery_config(void) {
+    static const char yaml[] =
+        "redis: redis://127.0.0.1\npostgres: x\n"
+        "people:\n  bob: [slack:U1, shell:bob]\n  carol: [slack:U2]\n  alice: [shell:alice]\n"
+        "groups:\n  sre: [bob, carol]\n  developers: [alice, slack:U9]\n"
+        "environments:\n"
+        "  staging: {nomad: {address: http://n, namespace: staging}, deployers: [developers, sre]}\n"
+        "  production:\n"
+        "    nomad: {address: http://n, region: eu}\n"
+        "    deployers: [sre]\n    approvals: 2\n    approvers: [sre]\n    promote_from: staging\n"
+        "    channels: [slack:C0PROD]\n    freeze: [\"Fri 16:00 - Mon 08:00 UTC\"]\n"
+        "jobs:\n  web: {tasks: [web, proxy], image: r.example.com/web}\n";
+    config *cfg;
+    char err[256];
+    assert_int_equal(config_parse(yaml, sizeof(yaml) - 1, "t", &config_resolver_system, &cfg, err, sizeof(err)), 0);
+    return cfg;
+}
+
+static void test_discovery(void **state) {
+    (void)state;
+    config *cfg = discovery_config();
+    nm_buf b;
+    nm_buf_init(&b, 0);
+    render_whoami(cfg, "shell:bob", "shell:console", &b);
+    assert_string_equal(b.data, "you are shell:bob (bob); groups: sre\n"
+                                "  staging      may deploy\n"
+                                "  production   may deploy (by promote from staging) with 2 approvals; may approve; "
+                                "not from shell:console\n");
+    nm_buf_reset(&b);
+    render_whoami(cfg, "slack:U9", "slack:C0PROD", &b);
+    assert_string_equal(b.data, "you are slack:U9 (not listed under people:); groups: developers\n"
+                                "  staging      may deploy\n"
+                                "  production   may not deploy\n");
+    nm_buf_reset(&b);
+    render_envs(cfg, &b);
+    assert_string_equal(b.data, "staging      namespace staging; deployers: developers, sre; no approval needed\n"
+                                "production   namespace default, region eu; deployers: sre; 2 approvals from sre; "
+                                "only promote from staging; freezes: Fri 16:00 - Mon 08:00 UTC\n");
+    nm_buf_reset(&b);
+    render_jobs(cfg, &b);
+    assert_string_equal(b.data, "web          image r.example.com/web:<version>, Nomad job web, tasks web, proxy\n");
+    nm_buf_free(&b);
+    config_free(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_events),
         cmocka_unit_test(test_status_event),
         cmocka_unit_test(test_bad_events_render_nothing),
         cmocka_unit_test(test_cmd_error),
+        cmocka_unit_test(test_discovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
