@@ -70,9 +70,11 @@ check "./nomatron.yaml is the default" equals "$rc" 0
 code_of 2 "shell with an invalid config" shell --config "$tmp/bad.yaml"
 code_of 0 "config check" config check --config "$cfg"
 check "config check prints the policy" contains "$out" "environment staging"
+export NOMATRON_HMAC_KEY=0123456789abcdef0123456789abcdef
 SLACK_APP_TOKEN=xapp-x SLACK_BOT_TOKEN=xoxb-x MATTERMOST_TOKEN=m NOMAD_TOKEN_PROD=t \
   code_of 0 "config check on the example (every key)" config check --config "$SRC/deploy/nomatron.example.yaml"
 check "... shows the production policy" contains "$out" "2 distinct people from sre (bob, carol)"
+check "... redacts the signing key" bash -c '! grep -q 0123456789abcdef <<<"$0"' "$out"
 SLACK_BOT_TOKEN=xoxb-x MATTERMOST_TOKEN=m NOMAD_TOKEN_PROD=t \
   code_of 2 "config check names an unset variable" config check --config "$SRC/deploy/nomatron.example.yaml"
 check "... by name, file and line" matches "$out" "nomatron.example.yaml:[0-9]+: chat.slack.app_token: environment variable SLACK_APP_TOKEN is not set"

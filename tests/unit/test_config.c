@@ -333,6 +333,7 @@ static void test_load_files(void **state) {
     setenv("SLACK_BOT_TOKEN", "xoxb-test", 1);
     setenv("MATTERMOST_TOKEN", "mm", 1);
     setenv("NOMAD_TOKEN_PROD", "tok", 1);
+    setenv("NOMATRON_HMAC_KEY", "0123456789abcdef0123456789abcdef", 1);
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", src, files[i]);
         int rc = config_load(path, &cfg, err, sizeof(err));
