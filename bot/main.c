@@ -16,11 +16,7 @@
 #include "reload.h"
 #include "shell.h"
 #include "worker.h"
-
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
-#define EXIT_BROKEN 3
+#include "cli.h"
 
 static const char usage_top[] =
     "usage: nomatron <command> [options]\n"
@@ -38,32 +34,6 @@ static const char usage_top[] =
     "Config: --config, else $NOMATRON_CONFIG, else ./nomatron.yaml.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 audit chain broken, 124 shell timed out.\n"
     "Every command takes --help.\n";
-
-static int usage_error(const char *cmd, const char *usage, const char *fmt, const char *arg) {
-    fprintf(stderr, "nomatron %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
-    return EXIT_USAGE;
-}
-
-static config *load_config(const char *flag, const char *cmd) {
-    const char *path = config_default_path(flag);
-    char err[512];
-    config *cfg = NULL;
-    if (config_load(path, &cfg, err, sizeof(err)) != CONFIG_OK) {
-        fprintf(stderr, "nomatron %s: %s\n", cmd, err);
-        return NULL;
-    }
-    return cfg;
-}
-
-/* Parses a non-negative integer option; -1 if malformed. */
-static long parse_count(const char *s, long max) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > max) return -1;
-    return v;
-}
 
 /* ---- shell ---- */
 
@@ -90,19 +60,19 @@ static int cmd_shell(int argc, char **argv) {
         case 'c': cfg_path = optarg; break;
         case 'a': so.as = optarg; break;
         case 'w':
-            if ((so.workers = (int)parse_count(optarg, 64)) < 0)
-                return usage_error("shell", usage_shell, "--workers wants a number from 0 to 64, not '%s'", optarg);
+            if ((so.workers = (int)cli_parse_count(optarg, 64)) < 0)
+                return cli_usage_error("shell", usage_shell, "--workers wants a number from 0 to 64, not '%s'", optarg);
             break;
         case 't':
-            if ((so.timeout_s = (int)parse_count(optarg, 86400)) < 0)
-                return usage_error("shell", usage_shell, "--timeout wants seconds (0 to 86400), not '%s'", optarg);
+            if ((so.timeout_s = (int)cli_parse_count(optarg, 86400)) < 0)
+                return cli_usage_error("shell", usage_shell, "--timeout wants seconds (0 to 86400), not '%s'", optarg);
             break;
         case 'h': fputs(usage_shell, stdout); return EXIT_OK;
-        default: return usage_error("shell", usage_shell, "%s", "unknown option");
+        default: return cli_usage_error("shell", usage_shell, "%s", "unknown option");
         }
     }
-    if (optind < argc) return usage_error("shell", usage_shell, "unexpected argument '%s'", argv[optind]);
-    config *cfg = load_config(cfg_path, "shell");
+    if (optind < argc) return cli_usage_error("shell", usage_shell, "unexpected argument '%s'", argv[optind]);
+    config *cfg = cli_load_config(cfg_path, "shell");
     if (!cfg) return EXIT_USAGE;
     config_holder *holder = config_holder_new(cfg);
     if (!holder) {
@@ -184,20 +154,20 @@ static int cmd_serve(int argc, char **argv, bool worker_only) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 'r':
-            if (worker_only) return usage_error(name, usage, "%s", "unknown option --role");
+            if (worker_only) return cli_usage_error(name, usage, "%s", "unknown option --role");
             role = optarg;
             break;
         case 'l':
-            if (worker_only) return usage_error(name, usage, "%s", "unknown option --listen");
+            if (worker_only) return cli_usage_error(name, usage, "%s", "unknown option --listen");
             break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
-        default: return usage_error(name, usage, "%s", "unknown option");
+        default: return cli_usage_error(name, usage, "%s", "unknown option");
         }
     }
-    if (optind < argc) return usage_error(name, usage, "unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return cli_usage_error(name, usage, "unexpected argument '%s'", argv[optind]);
     if (strcmp(role, "all") != 0 && strcmp(role, "bot") != 0 && strcmp(role, "worker") != 0)
-        return usage_error(name, usage, "--role is all, bot or worker, not '%s'", role);
-    config *cfg = load_config(cfg_path, name);
+        return cli_usage_error(name, usage, "--role is all, bot or worker, not '%s'", role);
+    config *cfg = cli_load_config(cfg_path, name);
     if (!cfg) return EXIT_USAGE;
     int rc = EXIT_OK;
     if (strcmp(role, "bot") == 0) {
@@ -227,11 +197,11 @@ static int cmd_migrate(int argc, char **argv) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 'h': fputs(usage_migrate, stdout); return EXIT_OK;
-        default: return usage_error("migrate", usage_migrate, "%s", "unknown option");
+        default: return cli_usage_error("migrate", usage_migrate, "%s", "unknown option");
         }
     }
-    if (optind < argc) return usage_error("migrate", usage_migrate, "unexpected argument '%s'", argv[optind]);
-    config *cfg = load_config(cfg_path, "migrate");
+    if (optind < argc) return cli_usage_error("migrate", usage_migrate, "unexpected argument '%s'", argv[optind]);
+    config *cfg = cli_load_config(cfg_path, "migrate");
     if (!cfg) return EXIT_USAGE;
     const char *dsn = cfg->postgres_migrate && cfg->postgres_migrate[0] ? cfg->postgres_migrate : cfg->postgres;
     audit_db db;
@@ -242,136 +212,6 @@ static int cmd_migrate(int argc, char **argv) {
     audit_close(&db);
     config_free(cfg);
     return rc == AUDIT_OK ? EXIT_OK : EXIT_RUNTIME;
-}
-
-/* ---- audit ---- */
-
-static const char usage_audit[] =
-    "usage: nomatron audit verify     [--config FILE] [--from ID] [--file EXPORT.jsonl]\n"
-    "       nomatron audit export     [--config FILE] --format jsonl|csv [--since T] [--until T]\n"
-    "       nomatron audit show       [--config FILE] [--request ID] [--job J] [--env E] [--actor A]\n"
-    "                                 [--since T] [--until T]\n"
-    "       nomatron audit checkpoint [--config FILE]\n"
-    "  verify      recomputes the hash chain; exit 0 intact, 3 broken (naming the first broken event),\n"
-    "              1 when it cannot run\n"
-    "  export      streams events with their hashes, so an export verifies offline\n"
-    "  show        events matching the filters\n"
-    "  checkpoint  publishes the head hash and event count\n"
-    "  T is a date (2026-11-24) or an RFC 3339 time (2026-11-24T10:00:00Z). ID is D-12 or 12.\n";
-
-/* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). Shape only; PostgreSQL judges the rest. */
-static bool valid_time(const char *t) {
-    static const char date[] = "dddd-dd-dd", clock[] = "Tdd:dd:dd";
-    size_t i = 0;
-    for (; date[i]; i++)
-        if (!t[i] || (date[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != date[i])) return false;
-    if (!t[i]) return true;
-    for (size_t k = 0; clock[k]; k++, i++)
-        if (!t[i] || (clock[k] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != clock[k] && !(k == 0 && t[i] == ' ')))
-            return false;
-    if (t[i] == '.')
-        for (i++; isdigit((unsigned char)t[i]); i++) {}
-    if (strcmp(t + i, "Z") == 0) return true;
-    return (t[i] == '+' || t[i] == '-') && isdigit((unsigned char)t[i + 1]) && isdigit((unsigned char)t[i + 2]) &&
-           t[i + 3] == ':' && isdigit((unsigned char)t[i + 4]) && isdigit((unsigned char)t[i + 5]) && !t[i + 6];
-}
-
-static int audit_verify_run(const char *cfg_path, long from) {
-    config *cfg = load_config(cfg_path, "audit verify");
-    if (!cfg) return EXIT_USAGE;
-    audit_db db;
-    int64_t broken = 0;
-    int rc = audit_connect(&db, cfg->postgres);
-    if (rc == AUDIT_OK) rc = audit_verify(&db, from, &broken);
-    int exit_code = EXIT_OK;
-    if (rc == AUDIT_OK) {
-        printf("audit chain intact (%s)\n", db.errstr);
-    } else if (rc == AUDIT_ERR_BROKEN) {
-        printf("audit chain broken at event %lld: %s\n", (long long)broken, db.errstr);
-        exit_code = EXIT_BROKEN;
-    } else {
-        fprintf(stderr, "nomatron audit verify: %s: %s\n", audit_strerror(rc), db.errstr);
-        exit_code = EXIT_RUNTIME;
-    }
-    audit_close(&db);
-    config_free(cfg);
-    return exit_code;
-}
-
-static int cmd_audit(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage_audit, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0 && strcmp(sub, "show") != 0 &&
-        strcmp(sub, "checkpoint") != 0)
-        return usage_error("audit", usage_audit, "unknown subcommand '%s'", sub);
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"from", required_argument, NULL, 'f'},
-                                         {"file", required_argument, NULL, 'F'},
-                                         {"format", required_argument, NULL, 'o'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"until", required_argument, NULL, 'u'},
-                                         {"request", required_argument, NULL, 'r'},
-                                         {"job", required_argument, NULL, 'j'},
-                                         {"env", required_argument, NULL, 'e'},
-                                         {"actor", required_argument, NULL, 'a'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    /* Which flags each subcommand takes. */
-    const char *allowed = strcmp(sub, "verify") == 0 ? "cfFh"
-                        : strcmp(sub, "export") == 0 ? "cosuh"
-                        : strcmp(sub, "show") == 0   ? "crjeasuh"
-                                                     : "ch";
-    const char *cfg_path = NULL, *file = NULL, *format = NULL;
-    long from = 0;
-    int c, li;
-    char name[40];
-    snprintf(name, sizeof(name), "audit %s", sub);
-    optind = 1;
-    argc--;
-    argv++;
-    while ((c = getopt_long(argc, argv, "+", opts, &li)) != -1) {
-        if (c == '?') return usage_error(name, usage_audit, "%s", "unknown option");
-        if (!strchr(allowed, c))
-            return usage_error(name, usage_audit, "--%s does not apply here", opts[li].name);
-        switch (c) {
-        case 'c': cfg_path = optarg; break;
-        case 'f':
-            if ((from = parse_count(optarg, 1L << 62)) < 0)
-                return usage_error(name, usage_audit, "--from wants an event id, not '%s'", optarg);
-            break;
-        case 'F': file = optarg; break;
-        case 'o':
-            if (strcmp(optarg, "jsonl") != 0 && strcmp(optarg, "csv") != 0)
-                return usage_error(name, usage_audit, "--format is jsonl or csv, not '%s'", optarg);
-            format = optarg;
-            break;
-        case 's':
-        case 'u':
-            if (!valid_time(optarg))
-                return usage_error(name, usage_audit, "expected a date or an RFC 3339 time, not '%s'", optarg);
-            break;
-        case 'r':
-            if (cmd_parse_id(optarg) < 0)
-                return usage_error(name, usage_audit, "--request wants D-12 or 12, not '%s'", optarg);
-            break;
-        case 'j':
-        case 'e':
-            if (!config_valid_name(optarg))
-                return usage_error(name, usage_audit, "'%s' is not a valid name", optarg);
-            break;
-        case 'a': break;
-        case 'h': fputs(usage_audit, stdout); return EXIT_OK;
-        }
-    }
-    if (optind < argc) return usage_error(name, usage_audit, "unexpected argument '%s'", argv[optind]);
-    if (strcmp(sub, "export") == 0 && !format) return usage_error(name, usage_audit, "%s", "--format is required");
-    if (strcmp(sub, "verify") == 0 && !file) return audit_verify_run(cfg_path, from);
-    /* Parsed and checked above; the behaviour arrives with the audit issue. */
-    fprintf(stderr, "nomatron %s%s: not available in this build yet\n", name, file ? " --file" : "");
-    return EXIT_USAGE;
 }
 
 /* ---- config ---- */
@@ -387,7 +227,7 @@ static int cmd_config(int argc, char **argv) {
         fputs(usage_config, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    if (strcmp(argv[1], "check") != 0) return usage_error("config", usage_config, "unknown subcommand '%s'", argv[1]);
+    if (strcmp(argv[1], "check") != 0) return cli_usage_error("config", usage_config, "unknown subcommand '%s'", argv[1]);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -400,10 +240,10 @@ static int cmd_config(int argc, char **argv) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 'h': fputs(usage_config, stdout); return EXIT_OK;
-        default: return usage_error("config", usage_config, "%s", "unknown option");
+        default: return cli_usage_error("config", usage_config, "%s", "unknown option");
         }
     }
-    config *cfg = load_config(cfg_path, "config check");
+    config *cfg = cli_load_config(cfg_path, "config check");
     if (!cfg) return EXIT_USAGE;
     nm_buf out;
     nm_buf_init(&out, 0);
@@ -452,7 +292,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "serve") == 0) rc = cmd_serve(argc, argv, false);
     else if (strcmp(cmd, "worker") == 0) rc = cmd_serve(argc, argv, true);
     else if (strcmp(cmd, "migrate") == 0) rc = cmd_migrate(argc, argv);
-    else if (strcmp(cmd, "audit") == 0) rc = cmd_audit(argc, argv);
+    else if (strcmp(cmd, "audit") == 0) rc = cli_audit(argc, argv);
     else if (strcmp(cmd, "config") == 0) rc = cmd_config(argc, argv);
     else {
         fprintf(stderr, "nomatron: unknown command '%s'\n%s", cmd, usage_top);
