@@ -724,7 +724,8 @@ static int check_refs(ctx *c, const yt_node *root) {
 
 static int parse_root(ctx *c, const yt_node *root) {
     static const char *const keys[] = {"listen", "public_url", "redis", "postgres", "postgres_migrate", "workers",
-                                       "secrets", "shell", "chat", "people", "groups", "environments", "jobs", NULL};
+                                       "queue", "secrets", "shell", "chat", "people", "groups", "environments",
+                                       "jobs", NULL};
     config *cfg = c->cfg;
     const yt_node *v;
     if (expect(c, root, YT_MAP, "(top level)") || check_keys(c, root, "", keys)) return c->code;
@@ -752,6 +753,17 @@ static int parse_root(ctx *c, const yt_node *root) {
     if ((v = yt_get(root, "postgres_migrate")) && get_str(c, v, "postgres_migrate", &cfg->postgres_migrate))
         return c->code;
     if ((v = yt_get(root, "workers")) && get_int(c, v, "workers", 0, 256, &cfg->workers)) return c->code;
+    if ((v = yt_get(root, "queue")) && !is_null(v)) {
+        static const char *const qkeys[] = {"lease", "reconcile", NULL};
+        if (expect(c, v, YT_MAP, "queue") || check_keys(c, v, "queue", qkeys)) return c->code;
+        const yt_node *l = yt_get(v, "lease"), *r = yt_get(v, "reconcile");
+        if (l && get_duration(c, l, "queue.lease", &cfg->queue_lease_ms)) return c->code;
+        if (l && (cfg->queue_lease_ms < 1000 || cfg->queue_lease_ms > 3600000))
+            return fail(c, CONFIG_ERR_SCHEMA, l->line, "queue.lease", "must be between 1s and 1h");
+        if (r && get_duration(c, r, "queue.reconcile", &cfg->queue_reconcile_ms)) return c->code;
+        if (r && (cfg->queue_reconcile_ms < 1000 || cfg->queue_reconcile_ms > 3600000))
+            return fail(c, CONFIG_ERR_SCHEMA, r->line, "queue.reconcile", "must be between 1s and 1h");
+    }
     if ((v = yt_get(root, "secrets")) && !is_null(v) && parse_secrets(c, v)) return c->code;
     if ((v = yt_get(root, "shell")) && !is_null(v)) {
         static const char *const skeys[] = {"allow_as", NULL};
@@ -827,6 +839,8 @@ int config_parse(const char *text, size_t len, const char *filename, const confi
         return nomem(&c, 1, NULL);
     }
     cfg->workers = 4;
+    cfg->queue_lease_ms = 30000;
+    cfg->queue_reconcile_ms = 10000;
     atomic_init(&cfg->refs, 1);
     parse_root(&c, root);
     yt_free(root);

@@ -98,6 +98,8 @@ typedef struct config {
     char *postgres;              /* libpq conninfo or URI */
     char *postgres_migrate;      /* "" = use postgres */
     int workers;                 /* default 4 */
+    int64_t queue_lease_ms;      /* queue.lease: a claim or job lease not renewed for this long is taken over (30s) */
+    int64_t queue_reconcile_ms;  /* queue.reconcile: how often lost work is looked for (10s) */
     bool shell_allow_as;         /* default false */
 
     config_hmac_key *hmac_keys;

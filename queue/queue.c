@@ -1,6 +1,7 @@
 #include "queue.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,9 +122,10 @@ int queue_setup(queue_conn *q) {
 }
 
 int queue_work_add(queue_conn *q, const char *kind, const char *id) {
-    const char *argv[] = {"XADD", QUEUE_WORK_STREAM, "*", "kind", kind, "id", id};
+    /* Trimmed: entries are tiny, and PostgreSQL keeps what matters (the reconciler re-adds a lost request). */
+    const char *argv[] = {"XADD", QUEUE_WORK_STREAM, "MAXLEN", "~", QUEUE_WORK_MAXLEN, "*", "kind", kind, "id", id};
     int code;
-    redisReply *r = command_argv(q, 7, argv, NULL, &code);
+    redisReply *r = command_argv(q, 10, argv, NULL, &code);
     if (!r) return code;
     freeReplyObject(r);
     return QUEUE_OK;
@@ -135,6 +137,28 @@ static int copy_str(char *dst, size_t dstlen, const redisReply *r) {
     memcpy(dst, r->str, r->len);
     dst[r->len] = '\0';
     return 0;
+}
+
+/* One stream entry, [id, [field, value, ...]], into out. A malformed entry
+ * (fields missing) is acknowledged so it is not redelivered forever, and
+ * QUEUE_ERR_EMPTY is returned; a reply of the wrong shape is QUEUE_ERR_REPLY. */
+static int parse_entry(queue_conn *q, const redisReply *entry, queue_work *out) {
+    memset(out, 0, sizeof(*out));
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        copy_str(out->entry_id, sizeof(out->entry_id), entry->element[0]) != 0)
+        return fail(q, QUEUE_ERR_REPLY, "unexpected stream entry shape");
+    const redisReply *fields = entry->element[1];
+    bool ok = fields->type == REDIS_REPLY_ARRAY;
+    for (size_t i = 0; ok && i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING) continue;
+        if (strcmp(k->str, "kind") == 0 && copy_str(out->kind, sizeof(out->kind), v)) ok = false;
+        if (strcmp(k->str, "id") == 0 && copy_str(out->id, sizeof(out->id), v)) ok = false;
+    }
+    if (ok && out->kind[0] && out->id[0]) return QUEUE_OK;
+    nm_log(NM_LOG_WARN, "malformed work entry skipped", "entry", out->entry_id, NULL);
+    queue_work_ack(q, out->entry_id);
+    return QUEUE_ERR_EMPTY;
 }
 
 int queue_work_next(queue_conn *q, const char *consumer, int block_ms, queue_work *out) {
@@ -155,42 +179,140 @@ int queue_work_next(queue_conn *q, const char *consumer, int block_ms, queue_wor
             return QUEUE_ERR_EMPTY;
         return code;
     }
-    if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
-        return QUEUE_ERR_EMPTY;
-    }
     /* [[stream, [[id, [field, value, ...]]]]] */
-    int rc = QUEUE_ERR_REPLY;
-    memset(out, 0, sizeof(*out));
+    int rc = r->type == REDIS_REPLY_NIL ? QUEUE_ERR_EMPTY : QUEUE_ERR_REPLY;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
         r->element[0]->elements == 2) {
-        redisReply *entries = r->element[0]->element[1];
-        if (entries->type == REDIS_REPLY_ARRAY && entries->elements == 1 &&
-            entries->element[0]->type == REDIS_REPLY_ARRAY && entries->element[0]->elements == 2) {
-            redisReply *entry = entries->element[0];
-            redisReply *fields = entry->element[1];
-            if (copy_str(out->entry_id, sizeof(out->entry_id), entry->element[0]) == 0) {
-                rc = QUEUE_OK;
-                if (fields->type != REDIS_REPLY_ARRAY) rc = QUEUE_ERR_REPLY;
-                for (size_t i = 0; rc == QUEUE_OK && i + 1 < fields->elements; i += 2) {
-                    redisReply *k = fields->element[i], *v = fields->element[i + 1];
-                    if (k->type != REDIS_REPLY_STRING) continue;
-                    if (strcmp(k->str, "kind") == 0 && copy_str(out->kind, sizeof(out->kind), v)) rc = QUEUE_ERR_REPLY;
-                    if (strcmp(k->str, "id") == 0 && copy_str(out->id, sizeof(out->id), v)) rc = QUEUE_ERR_REPLY;
-                }
-                if (rc == QUEUE_OK && (!out->kind[0] || !out->id[0])) rc = QUEUE_ERR_REPLY;
-                if (rc != QUEUE_OK) {
-                    /* Poison entry: acknowledge so it is not redelivered forever. */
-                    nm_log(NM_LOG_WARN, "malformed work entry skipped", "entry", out->entry_id, NULL);
-                    queue_work_ack(q, out->entry_id);
-                    freeReplyObject(r);
-                    return QUEUE_ERR_EMPTY;
-                }
-            }
-        }
+        const redisReply *entries = r->element[0]->element[1];
+        if (entries->type == REDIS_REPLY_ARRAY && entries->elements == 1) rc = parse_entry(q, entries->element[0], out);
     }
     freeReplyObject(r);
-    if (rc != QUEUE_OK) snprintf(q->errstr, sizeof(q->errstr), "unexpected XREADGROUP reply shape");
+    if (rc == QUEUE_ERR_REPLY) snprintf(q->errstr, sizeof(q->errstr), "unexpected XREADGROUP reply shape");
+    return rc;
+}
+
+int queue_work_claim_stale(queue_conn *q, const char *consumer, int min_idle_ms, queue_work *out) {
+    char idle[16];
+    snprintf(idle, sizeof(idle), "%d", min_idle_ms);
+    const char *argv[] = {"XAUTOCLAIM", QUEUE_WORK_STREAM, QUEUE_WORK_GROUP, consumer, idle, "0-0", "COUNT", "1"};
+    int code;
+    redisReply *r = command_argv(q, 8, argv, NULL, &code);
+    if (!r) {
+        if (code == QUEUE_ERR_REPLY && strstr(q->errstr, "NOGROUP") && queue_setup(q) == QUEUE_OK)
+            return QUEUE_ERR_EMPTY;
+        return code;
+    }
+    /* [next-start, [[id, [fields]]...], [deleted ids]] (Redis 7). An entry
+     * trimmed away while pending comes back as deleted: nothing to do, the
+     * reconciler re-adds its request from PostgreSQL. */
+    int rc = QUEUE_ERR_REPLY;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = r->element[1];
+        rc = QUEUE_ERR_EMPTY;
+        for (size_t i = 0; i < entries->elements && rc == QUEUE_ERR_EMPTY; i++)
+            if (entries->element[i]->type == REDIS_REPLY_ARRAY) rc = parse_entry(q, entries->element[i], out);
+    }
+    freeReplyObject(r);
+    if (rc == QUEUE_ERR_REPLY) snprintf(q->errstr, sizeof(q->errstr), "unexpected XAUTOCLAIM reply shape");
+    return rc;
+}
+
+/* Runs a Lua script with one key; *result gets its integer answer. */
+static int eval_int(queue_conn *q, const char *script, const char *key, int nargs, const char **args,
+                    long long *result) {
+    const char *argv[8] = {"EVAL", script, "1", key};
+    for (int i = 0; i < nargs && i < 4; i++) argv[4 + i] = args[i];
+    int code;
+    redisReply *r = command_argv(q, 4 + nargs, argv, NULL, &code);
+    if (!r) return code;
+    int rc = r->type == REDIS_REPLY_INTEGER ? QUEUE_OK : fail(q, QUEUE_ERR_REPLY, "unexpected script reply");
+    *result = r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_work_touch(queue_conn *q, const char *consumer, const char *entry_id) {
+    /* Reset the idle time only if the entry is still ours: XCLAIM alone would
+     * take it back from a worker that legitimately claimed it meanwhile. */
+    static const char script[] =
+        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+        "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"
+        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
+        "return 1\n";
+    const char *args[] = {QUEUE_WORK_GROUP, consumer, entry_id};
+    long long ours = 0;
+    int rc = eval_int(q, script, QUEUE_WORK_STREAM, 3, args, &ours);
+    if (rc != QUEUE_OK) return rc;
+    return ours ? QUEUE_OK : QUEUE_ERR_EMPTY;
+}
+
+int queue_lease_acquire(queue_conn *q, const char *key, const char *value, int ttl_ms, char *holder, size_t holderlen) {
+    static const char script[] =
+        "local v = redis.call('GET', KEYS[1])\n"
+        "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1, ARGV[1]} end\n"
+        "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return {1, v} end\n"
+        "return {0, v}\n";
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    const char *argv[] = {"EVAL", script, "1", key, value, ttl};
+    int code;
+    redisReply *r = command_argv(q, 6, argv, NULL, &code);
+    if (!r) return code;
+    int rc = QUEUE_ERR_REPLY;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER) {
+        rc = r->element[0]->integer == 1 ? QUEUE_OK : QUEUE_ERR_EMPTY;
+        if (holder && holderlen && copy_str(holder, holderlen, r->element[1]) != 0) holder[0] = '\0';
+    } else {
+        fail(q, rc, "unexpected lease script reply");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_lease_renew(queue_conn *q, const char *key, const char *value, int ttl_ms) {
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+        "return 0\n";
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    const char *args[] = {value, ttl};
+    long long ok = 0;
+    int rc = eval_int(q, script, key, 2, args, &ok);
+    if (rc != QUEUE_OK) return rc;
+    return ok ? QUEUE_OK : QUEUE_ERR_EMPTY;
+}
+
+int queue_lease_release(queue_conn *q, const char *key, const char *value) {
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+        "return 0\n";
+    const char *args[] = {value};
+    long long n = 0;
+    int rc = eval_int(q, script, key, 1, args, &n);
+    if (rc != QUEUE_OK) return rc;
+    return n ? QUEUE_OK : QUEUE_ERR_EMPTY;
+}
+
+int queue_lease_holder(queue_conn *q, const char *key, char *holder, size_t holderlen) {
+    const char *argv[] = {"GET", key};
+    int code;
+    redisReply *r = command_argv(q, 2, argv, NULL, &code);
+    if (!r) return code;
+    int rc = r->type == REDIS_REPLY_NIL ? QUEUE_ERR_EMPTY
+             : copy_str(holder, holderlen, r) == 0 ? QUEUE_OK
+                                                   : fail(q, QUEUE_ERR_REPLY, "unexpected lease value");
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_eviction_policy(queue_conn *q, char *policy, size_t len) {
+    const char *argv[] = {"CONFIG", "GET", "maxmemory-policy"};
+    int code;
+    redisReply *r = command_argv(q, 3, argv, NULL, &code);
+    if (!r) return code;
+    int rc = QUEUE_ERR_REPLY;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && copy_str(policy, len, r->element[1]) == 0) rc = QUEUE_OK;
+    freeReplyObject(r);
     return rc;
 }
 

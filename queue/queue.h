@@ -28,6 +28,7 @@
 #define QUEUE_TASK_PREFIX "nomatron:task:"
 #define QUEUE_TASK_SEQ "nomatron:task:seq"
 
+#define QUEUE_WORK_MAXLEN "100000"      /* work stream trimmed to about this many entries */
 #define QUEUE_MAX_PAYLOAD (64 * 1024)   /* an event or task field larger than this is refused */
 #define QUEUE_TASK_TTL_S 600            /* a task nobody picked up in 10 min is gone */
 #define QUEUE_SHELL_STREAM_MAXLEN 1000  /* per-session event stream cap */
@@ -72,6 +73,27 @@ int queue_work_add(queue_conn *q, const char *kind, const char *id);
  * logged and skipped. */
 int queue_work_next(queue_conn *q, const char *consumer, int block_ms, queue_work *out);
 int queue_work_ack(queue_conn *q, const char *entry_id);
+/* XAUTOCLAIM: takes over one entry another consumer has held idle for at
+ * least min_idle_ms (a worker that died or stalled). QUEUE_ERR_EMPTY if none. */
+int queue_work_claim_stale(queue_conn *q, const char *consumer, int min_idle_ms, queue_work *out);
+/* Keeps a long-running entry's claim fresh (resets its idle time) if it is
+ * still this consumer's; QUEUE_ERR_EMPTY if another consumer has taken it. */
+int queue_work_touch(queue_conn *q, const char *consumer, const char *entry_id);
+
+/* Leases: a key whose value names its owner, with a TTL. Acquire succeeds if
+ * the key is free or already holds `value` (then it is renewed); otherwise
+ * QUEUE_ERR_EMPTY and `holder` (may be NULL) gets the current value. Renew and
+ * release act only when the key still holds `value` (compare-and-set,
+ * compare-and-delete, in Lua so the check and the act are one step);
+ * QUEUE_ERR_EMPTY means the lease is no longer ours. */
+int queue_lease_acquire(queue_conn *q, const char *key, const char *value, int ttl_ms, char *holder, size_t holderlen);
+int queue_lease_renew(queue_conn *q, const char *key, const char *value, int ttl_ms);
+int queue_lease_release(queue_conn *q, const char *key, const char *value);
+/* The current value, or QUEUE_ERR_EMPTY when the lease is free. */
+int queue_lease_holder(queue_conn *q, const char *key, char *holder, size_t holderlen);
+
+/* Redis's maxmemory-policy (leases and keys must not be evicted: "noeviction"). */
+int queue_eviction_policy(queue_conn *q, char *policy, size_t len);
 
 /* The stream that carries events for `route` ("shell:<session>" -> its own
  * stream, anything else -> QUEUE_EVENTS_STREAM). */

@@ -234,8 +234,8 @@ int queue_async_work_add(queue_async *qa, const char *kind, const char *id, queu
     if (!c->up || !c->ac) return QUEUE_ERR_CONNECT;
     pending *p = new_pending(cb, ud, NULL);
     if (!p) return QUEUE_ERR_NOMEM;
-    if (redisAsyncCommand(c->ac, done_reply, p, "XADD %s * kind %s id %s", QUEUE_WORK_STREAM, kind, id) !=
-        REDIS_OK) {
+    if (redisAsyncCommand(c->ac, done_reply, p, "XADD %s MAXLEN ~ %s * kind %s id %s", QUEUE_WORK_STREAM,
+                          QUEUE_WORK_MAXLEN, kind, id) != REDIS_OK) {
         free(p);
         return QUEUE_ERR_CONNECT;
     }
@@ -254,8 +254,8 @@ int queue_async_task_add(queue_async *qa, const char *task_id, const char *task_
     snprintf(key, sizeof(key), "%s%s", QUEUE_TASK_PREFIX, task_id);
     if (redisAsyncCommand(c->ac, ignore_reply, NULL, "SET %s %b EX %d", key, task_json, len, QUEUE_TASK_TTL_S) !=
             REDIS_OK ||
-        redisAsyncCommand(c->ac, done_reply, p, "XADD %s * kind task id %s", QUEUE_WORK_STREAM, task_id) !=
-            REDIS_OK) {
+        redisAsyncCommand(c->ac, done_reply, p, "XADD %s MAXLEN ~ %s * kind task id %s", QUEUE_WORK_STREAM,
+                          QUEUE_WORK_MAXLEN, task_id) != REDIS_OK) {
         free(p);
         return QUEUE_ERR_CONNECT;
     }

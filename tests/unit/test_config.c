@@ -42,6 +42,7 @@ static const char full[] =
     "postgres: postgresql://nomatron@127.0.0.1/nomatron\n"
     "postgres_migrate: ${MIGRATE_DSN:-}\n"
     "workers: 8\n"
+    "queue: {lease: 5s, reconcile: 2s}\n"
     "secrets:\n"
     "  hmac_keys: [{id: k1, secret: \"${file:/run/secrets/hmac}\"}]\n"
     "shell: {allow_as: true}\n"
@@ -91,6 +92,8 @@ static void test_full_file(void **state) {
     assert_string_equal(cfg->redis, "redis://:pw@127.0.0.1:6380/2");
     assert_string_equal(cfg->postgres_migrate, "");
     assert_int_equal(cfg->workers, 8);
+    assert_int_equal(cfg->queue_lease_ms, 5000);
+    assert_int_equal(cfg->queue_reconcile_ms, 2000);
     assert_true(cfg->shell_allow_as);
     assert_int_equal(cfg->n_hmac_keys, 1);
     assert_string_equal(cfg->hmac_keys[0].secret, "0123456789abcdef0123456789abcdef");   /* newline removed */
@@ -111,7 +114,7 @@ static void test_full_file(void **state) {
     assert_int_equal(st->nomad.timeout_ms, 10000);
     assert_int_equal(st->approvals, 0);
     assert_int_equal(st->approval_ttl_ms, 24LL * 3600 * 1000);
-    assert_int_equal(st->line, 24);
+    assert_int_equal(st->line, 25);
 
     const config_env *pr = config_find_env(cfg, "production");
     assert_string_equal(pr->nomad.namespace, "default");
@@ -142,6 +145,8 @@ static void test_defaults(void **state) {
     assert_int_equal(parse(BASE, &cfg, err, sizeof(err)), CONFIG_OK);
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
     assert_int_equal(cfg->workers, 4);
+    assert_int_equal(cfg->queue_lease_ms, 30000);
+    assert_int_equal(cfg->queue_reconcile_ms, 10000);
     assert_false(cfg->shell_allow_as);
     assert_null(cfg->slack);
     assert_null(cfg->mattermost);
@@ -170,6 +175,11 @@ static void test_errors(void **state) {
         {BASE "workers: four\n", CONFIG_ERR_SCHEMA, "t.yaml:3: workers: expected a whole number"},
         {BASE "workers: -1\n", CONFIG_ERR_SCHEMA, "t.yaml:3: workers: expected a whole number"},
         {BASE "workers: 1000\n", CONFIG_ERR_SCHEMA, "t.yaml:3: workers: must be between 0 and 256"},
+        {BASE "queue: {lease: 500}\n", CONFIG_ERR_SCHEMA,
+         "t.yaml:3: queue.lease: expected a duration like 90s, 15m, 4h, 1h30m, 7d"},
+        {BASE "queue: {lease: 0s}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.lease: must be between 1s and 1h"},
+        {BASE "queue: {reconcile: 2h}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.reconcile: must be between 1s and 1h"},
+        {BASE "queue: {leese: 1s}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.leese: unknown key"},
         {BASE "shell: {allow_as: yes}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: shell.allow_as: expected true or false"},
         {BASE "shell: {allow: true}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: shell.allow: unknown key"},
         {"postgres: x\n", CONFIG_ERR_SCHEMA, "t.yaml:1: redis: required"},

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
@@ -141,6 +142,77 @@ static void test_connect_errors(void **state) {
     assert_int_equal(queue_work_add(&q, "request", "1"), QUEUE_ERR_CONNECT);
 }
 
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A worker that dies leaves its entry pending; another takes it after the
+ * idle time, and the first can no longer keep it alive. */
+static void test_stale_claim_and_touch(void **state) {
+    queue_conn *q = *state;
+    queue_work w, taken;
+    assert_int_equal(queue_setup(q), QUEUE_OK);
+    assert_int_equal(queue_work_add(q, "request", "7"), QUEUE_OK);
+    assert_int_equal(queue_work_next(q, "dead", 100, &w), QUEUE_OK);
+    assert_int_equal(queue_work_claim_stale(q, "alive", 200, &taken), QUEUE_ERR_EMPTY);   /* not idle yet */
+    assert_int_equal(queue_work_touch(q, "dead", w.entry_id), QUEUE_OK);
+    sleep_ms(250);
+    assert_int_equal(queue_work_touch(q, "dead", w.entry_id), QUEUE_OK);   /* touched: idle again from 0 */
+    assert_int_equal(queue_work_claim_stale(q, "alive", 200, &taken), QUEUE_ERR_EMPTY);
+    sleep_ms(250);
+    assert_int_equal(queue_work_claim_stale(q, "alive", 200, &taken), QUEUE_OK);
+    assert_string_equal(taken.entry_id, w.entry_id);
+    assert_string_equal(taken.id, "7");
+    /* The old owner's keepalive now fails instead of stealing it back. */
+    assert_int_equal(queue_work_touch(q, "dead", w.entry_id), QUEUE_ERR_EMPTY);
+    assert_int_equal(queue_work_touch(q, "alive", w.entry_id), QUEUE_OK);
+    assert_int_equal(queue_work_ack(q, taken.entry_id), QUEUE_OK);
+    assert_int_equal(queue_work_touch(q, "alive", w.entry_id), QUEUE_ERR_EMPTY);   /* acknowledged: gone */
+}
+
+static void test_stale_claim_survives_trimmed_entries(void **state) {
+    queue_conn *q = *state;
+    queue_work w, taken;
+    assert_int_equal(queue_setup(q), QUEUE_OK);
+    assert_int_equal(queue_work_add(q, "request", "8"), QUEUE_OK);
+    assert_int_equal(queue_work_next(q, "dead", 100, &w), QUEUE_OK);
+    freeReplyObject(raw(q, "XDEL", QUEUE_WORK_STREAM, w.entry_id));   /* trimmed while pending */
+    sleep_ms(60);
+    assert_int_equal(queue_work_claim_stale(q, "alive", 50, &taken), QUEUE_ERR_EMPTY);
+}
+
+static void test_leases(void **state) {
+    queue_conn *q = *state;
+    char holder[64];
+    const char *key = "nomatron:lease:job:staging:web";
+    assert_int_equal(queue_lease_holder(q, key, holder, sizeof(holder)), QUEUE_ERR_EMPTY);
+    assert_int_equal(queue_lease_acquire(q, key, "1 a", 300, holder, sizeof(holder)), QUEUE_OK);
+    assert_string_equal(holder, "1 a");
+    assert_int_equal(queue_lease_acquire(q, key, "1 a", 300, NULL, 0), QUEUE_OK);   /* ours: renewed */
+    assert_int_equal(queue_lease_acquire(q, key, "2 b", 300, holder, sizeof(holder)), QUEUE_ERR_EMPTY);
+    assert_string_equal(holder, "1 a");
+    assert_int_equal(queue_lease_renew(q, key, "2 b", 300), QUEUE_ERR_EMPTY);
+    assert_int_equal(queue_lease_release(q, key, "2 b"), QUEUE_ERR_EMPTY);   /* not the owner: kept */
+    assert_int_equal(queue_lease_holder(q, key, holder, sizeof(holder)), QUEUE_OK);
+    assert_string_equal(holder, "1 a");
+    assert_int_equal(queue_lease_renew(q, key, "1 a", 300), QUEUE_OK);
+    assert_int_equal(queue_lease_release(q, key, "1 a"), QUEUE_OK);
+    assert_int_equal(queue_lease_holder(q, key, holder, sizeof(holder)), QUEUE_ERR_EMPTY);
+    /* An owner that stops renewing loses it to the TTL. */
+    assert_int_equal(queue_lease_acquire(q, key, "3 c", 100, NULL, 0), QUEUE_OK);
+    sleep_ms(150);
+    assert_int_equal(queue_lease_renew(q, key, "3 c", 100), QUEUE_ERR_EMPTY);
+    assert_int_equal(queue_lease_acquire(q, key, "4 d", 100, NULL, 0), QUEUE_OK);
+}
+
+static void test_eviction_policy(void **state) {
+    queue_conn *q = *state;
+    char policy[64];
+    assert_int_equal(queue_eviction_policy(q, policy, sizeof(policy)), QUEUE_OK);
+    assert_string_equal(policy, "noeviction");   /* deploy/dev/lib.sh starts Redis so */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_work_roundtrip, setup, teardown),
@@ -150,6 +222,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_payload_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_get, setup, teardown),
         cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test_setup_teardown(test_stale_claim_and_touch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_claim_survives_trimmed_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_policy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
