@@ -110,16 +110,12 @@ static int run_workers_until_signal(config *cfg) {
     char err[256];
     int n = cfg->workers > 0 ? cfg->workers : 1;
     config_holder *holder = config_holder_new(cfg);
-    worker_pool *pool = holder ? worker_pool_start(holder, n, err, sizeof(err)) : NULL;
-    if (!pool) {
-        fprintf(stderr, "nomatron: %s\n", holder ? err : "out of memory");
-        if (holder) config_holder_free(holder);
-        else config_free(cfg);
+    if (!holder) {
+        config_free(cfg);
+        fprintf(stderr, "nomatron: out of memory\n");
         return EXIT_RUNTIME;
     }
-    char count[16];
-    snprintf(count, sizeof(count), "%d", n);
-    nm_log(NM_LOG_INFO, "workers started", "count", count, NULL);
+    /* Signal handlers first: a signal that arrives while threads start must not be lost. */
     uv_loop_t *loop = uv_default_loop();
     uv_signal_t sint, sterm, shup;
     uv_signal_init(loop, &sint);
@@ -129,6 +125,19 @@ static int run_workers_until_signal(config *cfg) {
     uv_signal_start(&sint, on_stop_signal, SIGINT);
     uv_signal_start(&sterm, on_stop_signal, SIGTERM);
     uv_signal_start(&shup, on_hup_signal, SIGHUP);
+    worker_pool *pool = worker_pool_start(holder, n, err, sizeof(err));
+    if (!pool) {
+        fprintf(stderr, "nomatron: %s\n", err);
+        uv_close((uv_handle_t *)&sint, NULL);
+        uv_close((uv_handle_t *)&sterm, NULL);
+        uv_close((uv_handle_t *)&shup, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        config_holder_free(holder);
+        return EXIT_RUNTIME;
+    }
+    char count[16];
+    snprintf(count, sizeof(count), "%d", n);
+    nm_log(NM_LOG_INFO, "workers started", "count", count, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     nm_log(NM_LOG_INFO, "stopping workers", NULL);
     worker_pool_stop(pool);
@@ -256,6 +265,9 @@ static int cmd_config(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
+    /* Until the loop's handler is installed, a SIGHUP must not kill the process
+     * (its default); the configuration was just read anyway. */
+    signal(SIGHUP, SIG_IGN);
     const char *lvl = getenv("NOMATRON_LOG_LEVEL");
     if (lvl && nm_log_level_parse(lvl) >= 0) nm_log_set_level((enum nm_log_level)nm_log_level_parse(lvl));
 

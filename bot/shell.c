@@ -698,12 +698,6 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
     }
     queue_async_follow(sh->qa, sh->route, on_event, sh);
 
-    int nworkers = opts->workers >= 0 ? opts->workers : cfg->workers;
-    if (nworkers > 0) {
-        sh->workers = worker_pool_start(holder, nworkers, err, sizeof(err));
-        if (!sh->workers) fprintf(stderr, "nomatron shell: %s\n", err);
-    }
-
     uv_timer_init(sh->loop, &sh->timeout_timer);
     uv_timer_init(sh->loop, &sh->refresh_timer);
     sh->timeout_timer.data = sh->refresh_timer.data = sh;
@@ -714,6 +708,13 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
     uv_signal_start(&sh->sigint, on_signal, SIGINT);
     uv_signal_start(&sh->sigterm, on_signal, SIGTERM);
     uv_signal_start(&sh->sighup, on_sighup, SIGHUP);
+
+    int nworkers = opts->workers >= 0 ? opts->workers : cfg->workers;
+    if (nworkers > 0) {
+        sh->workers = worker_pool_start(holder, nworkers, err, sizeof(err));
+        if (!sh->workers) fprintf(stderr, "nomatron shell: %s\n", err);
+    }
+
 
     if (start_input(sh) != 0) {
         fprintf(stderr, "nomatron shell: cannot read standard input\n");

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "freeze.h"
+#include "tzif.h"
 #include "yamltree.h"
 
 #define MAX_EXPANDED (64 * 1024)   /* one value after ${...} expansion */
@@ -484,9 +486,19 @@ static int parse_env(ctx *c, const char *name, const yt_node *n, int line, confi
     if ((v = yt_get(n, "approval_ttl")) &&
         (keyjoin(k, key, "approval_ttl"), get_duration(c, v, k, &e->approval_ttl_ms)))
         return c->code;
-    /* Freeze windows are kept as text here; their grammar is checked with the governance rules. */
+    /* Freeze windows stay text in the snapshot (commands/ evaluates them); here
+     * each must parse and name a time zone that exists. */
     if ((v = yt_get(n, "freeze")) && (keyjoin(k, key, "freeze"), get_strv(c, v, k, &e->freeze, NULL, NULL)))
         return c->code;
+    for (size_t i = 0; i < e->freeze.n; i++) {
+        config_freeze f;
+        char why[160];
+        int at = v->type == YT_SEQ && i < v->n ? v->items[i]->line : v->line;
+        if (config_freeze_parse(e->freeze.v[i], &f, why, sizeof(why)) != 0)
+            return fail(c, CONFIG_ERR_SCHEMA, at, k, "%s", why);
+        if (strcmp(f.zone, "UTC") != 0 && c->res && c->res->zone && c->res->zone(c->res->ud, f.zone, why, sizeof(why)))
+            return fail(c, CONFIG_ERR_SCHEMA, at, k, "%s", why);
+    }
     if ((v = yt_get(n, "channels")) &&
         (keyjoin(k, key, "channels"), get_strv(c, v, k, &e->channels, valid_channel, "platform:channel")))
         return c->code;
@@ -885,7 +897,16 @@ static int sys_readfile(void *ud, const char *path, char **out) {
     return read_all(path, out, NULL);
 }
 
-const config_resolver config_resolver_system = {.getenv = sys_getenv, .readfile = sys_readfile, .ud = NULL};
+static int sys_zone(void *ud, const char *name, char *err, size_t errlen) {
+    (void)ud;
+    tzif_zone *z = NULL;
+    int rc = tzif_load(NULL, name, &z, err, errlen);
+    tzif_free(z);
+    return rc == 0 ? 0 : -1;
+}
+
+const config_resolver config_resolver_system = {
+    .getenv = sys_getenv, .readfile = sys_readfile, .ud = NULL, .zone = sys_zone};
 
 int config_load(const char *path, config **out, char *err, size_t errlen) {
     char *text;

@@ -125,6 +125,10 @@ typedef struct config_resolver {
     int (*getenv)(void *ud, const char *name, char **out);
     int (*readfile)(void *ud, const char *path, char **out);
     void *ud;
+    /* Optional: 0 if the IANA time zone `name` can be loaded, -1 with err set
+     * otherwise. NULL skips the check (freeze zones are then checked for
+     * their grammar only). */
+    int (*zone)(void *ud, const char *name, char *err, size_t errlen);
 } config_resolver;
 
 /* The process environment and the file system. */

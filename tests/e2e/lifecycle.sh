@@ -6,7 +6,7 @@
 NOMATRON=$1 SIM=$2
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
-start_sim --health-delay 2500
+start_sim --health-delay 2500 --healthy default/api:20000   # api in production: slow, so SIGTERM finds it mid-watch
 export NOMATRON_LOG_LEVEL=info
 
 token_secret=e2e-NOMAD-S3CRET-7f3a
@@ -40,6 +40,7 @@ enqueue() { "$NOMATRON" shell --config "$s" --workers 0 --timeout 30 2>>"$tmp/sh
 state_of() { sql "SELECT state FROM requests WHERE id = $1"; }
 is_state() { [ "$(state_of "$1")" = "$2" ]; }
 reloads() { grep -c 'msg="configuration reloaded"' "$tmp/worker.log" || true; }
+reloaded() { [ "$(reloads)" -ge "$1" ]; }   # (a function, so wait_for re-reads the log each time)
 
 "$NOMATRON" worker --config "$w" 2>>"$tmp/worker.log" &
 wpid=$!
@@ -53,7 +54,7 @@ check "before reload: shell exits 1" equals "$rc" 1
 # --- SIGHUP with a valid file: swapped ---
 write_cfg "$w" "$nomad"
 kill -HUP "$wpid"
-check "SIGHUP: reload logged" wait_for 5 test "$(reloads)" -ge 1
+check "SIGHUP: reload logged" wait_for 5 reloaded 1
 out=$(printf 'deploy web v3 to staging\n' | enqueue); rc=$?
 show "$out"
 check "after reload: the new address is used" contains "$out" "D-2 succeeded"
@@ -64,7 +65,7 @@ spid=$!
 check "in flight: D-3 is running" wait_for 10 is_state 3 running
 write_cfg "$w" "$broken"
 kill -HUP "$wpid"
-check "in flight: second reload logged" wait_for 5 test "$(reloads)" -ge 2
+check "in flight: second reload logged" wait_for 5 reloaded 2
 wait "$spid"; rc=$?
 check "in flight: D-3 finished with the snapshot it started with" contains "$(cat "$tmp/inflight.out")" "D-3 succeeded"
 check "in flight: shell exits 0" equals "$rc" 0

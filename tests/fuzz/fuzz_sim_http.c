@@ -1,6 +1,7 @@
 /* nomad-sim: fuzzes the incremental HTTP parser and, for every request it
- * accepts, the API layer on a small simulated cluster. The first byte picks
- * how the input is cut into reads, so split points get explored too. */
+ * accepts, the API layer (with the /_sim/ control API) on a small simulated
+ * cluster. The first byte picks how the input is cut into reads (low 6
+ * bits), so split points get explored too, and whether ACLs are on (bit 6). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +14,10 @@ static const char JOBS[] =
     "[{\"ID\":\"web\",\"Namespace\":\"staging\",\"Version\":0,\"Stable\":true,\"Status\":\"running\","
     "\"TaskGroups\":[{\"Name\":\"web\",\"Count\":2,\"Update\":{\"MaxParallel\":1,\"Canary\":1},"
     "\"Tasks\":[{\"Name\":\"web\",\"Driver\":\"docker\",\"Config\":{\"image\":\"w:v1\"}}]}]}]";
+
+static const char TOKENS[] =
+    "[{\"SecretID\":\"s1\",\"Type\":\"client\",\"Namespaces\":{\"staging\":[\"read\",\"submit-job\"],\"*\":[\"deny\"]}},"
+    " {\"SecretID\":\"s2\",\"Type\":\"management\"}]";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,6 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[256];
     if (sim_state_load(st, JOBS, sizeof(JOBS) - 1, 0, err, sizeof(err)) != SIM_OK) __builtin_trap();
 
+    sim_ctl ctl;
+    if (sim_ctl_init(&ctl, 3) != 0) __builtin_trap();
+    if ((data[0] & 64) && sim_ctl_load_acl(&ctl, TOKENS, sizeof(TOKENS) - 1, err, sizeof(err)) != 0) __builtin_trap();
     sim_http_parser p;
     sim_http_parser_init(&p, 4096, 16384);
     int64_t now = 0;
@@ -47,11 +55,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sim_response_init(&r);
         int64_t deadline;
         now += 37;
-        int a = sim_api_handle(st, &p.req, now, now, false, &r, &deadline);
+        int a = sim_api_handle_ctl(st, &ctl, &p.req, now, now, false, &r, &deadline);
         if (a == SIM_API_PARK) {
+            if (deadline < now) __builtin_trap();
+            /* hang_blocking parks with no deadline: give up after a while. */
+            int64_t at = deadline - now > 3600000 ? now + 3600000 : deadline;
             sim_response_free(&r);
             sim_response_init(&r);
-            if (sim_api_handle(st, &p.req, deadline, now, true, &r, &deadline) != SIM_API_DONE) __builtin_trap();
+            if (sim_api_handle_ctl(st, &ctl, &p.req, at, now, true, &r, &deadline) != SIM_API_DONE) __builtin_trap();
+            now = at;
         }
         if (r.status < 200 || r.status > 599) __builtin_trap();
         sim_response_free(&r);
@@ -59,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     sim_state_advance(st, now + 1000);
     sim_http_parser_free(&p);
+    sim_ctl_free(&ctl);
     sim_state_free(st);
     return 0;
 }

@@ -36,6 +36,9 @@ typedef struct server {
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     sim_state *st;
+    sim_ctl ctl;
+    double speed;              /* state clock = start + (loop clock - start) * speed */
+    int64_t real0, sim0;
     FILE *log;
     conn *conns;
     size_t n_conns;
@@ -53,6 +56,9 @@ struct conn {
     nm_buf in;
     bool parked;
     int64_t parked_at;
+    bool holding;              /* an answer waits out the injected latency */
+    nm_buf held;
+    bool held_keep_alive;
     bool closing;
     bool close_after_write;
     int pending_writes;
@@ -65,7 +71,18 @@ typedef struct write_req {
     char *data;
 } write_req;
 
-static int64_t now_ms(const server *s) { return (int64_t)uv_now(s->loop); }
+static int64_t real_ms(const server *s) { return (int64_t)uv_now(s->loop); }
+
+/* The state's clock: the loop clock scaled by --speed. */
+static int64_t now_ms(const server *s) { return s->sim0 + (int64_t)((double)(real_ms(s) - s->real0) * s->speed); }
+
+/* Loop milliseconds until state time `at` (rounded up). */
+static uint64_t real_delay(const server *s, int64_t at) {
+    int64_t d = at - now_ms(s);
+    if (d <= 0) return 0;
+    double r = (double)d / s->speed;
+    return (uint64_t)r + ((double)(uint64_t)r < r ? 1 : 0);
+}
 
 static void conn_process(conn *c);
 static void wake_parked(server *s);
@@ -82,6 +99,7 @@ static void on_handle_closed(uv_handle_t *h) {
     c->srv->n_conns--;
     sim_http_parser_free(&c->parser);
     nm_buf_free(&c->in);
+    nm_buf_free(&c->held);
     free(c);
 }
 
@@ -92,6 +110,16 @@ static void conn_close(conn *c) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->wait, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* Fault: the peer sees ECONNRESET instead of an answer. */
+static void conn_reset(conn *c) {
+    if (c->closing) return;
+    c->closing = true;
+    c->parked = false;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->wait, on_handle_closed);
+    if (uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0) uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
 /* ---------- writing ---------- */
@@ -126,10 +154,21 @@ static void conn_write(conn *c, char *data, size_t len) {
     }
 }
 
-static void log_request(server *s, const char *method, const char *target, int status) {
+static void log_request(server *s, const char *method, const char *target, int status, const char *fault) {
+    sim_ctl_log(&s->ctl, now_ms(s), method, target, status, fault);
     if (!s->log) return;
     fprintf(s->log, "%s %s %d\n", method ? method : "-", target ? target : "-", status);
     fflush(s->log);
+}
+
+static void on_held_timeout(uv_timer_t *t) {
+    conn *c = t->data;
+    if (c->closing || !c->holding) return;
+    c->holding = false;
+    size_t len = c->held.len;
+    conn_write(c, nm_buf_steal(&c->held), len);
+    nm_buf_init(&c->held, 0);
+    conn_process(c);
 }
 
 static void send_response(conn *c, const sim_response *r, bool keep_alive) {
@@ -150,7 +189,21 @@ static void send_response(conn *c, const sim_response *r, bool keep_alive) {
         conn_close(c);
         return;
     }
+    if (r->fault == SIM_FAULT_TRUNCATE) {
+        /* Head and half the body, then close: Content-Length promised more. */
+        out.len -= r->body.len - r->body.len / 2;
+        keep_alive = false;
+    }
     if (!keep_alive) c->close_after_write = true;
+    if (r->delay_ms > 0) {
+        /* Injected latency: hold the bytes; the wait timer sends them. */
+        nm_buf_free(&c->held);
+        c->held = out;
+        c->holding = true;
+        c->held_keep_alive = keep_alive;
+        uv_timer_start(&c->wait, on_held_timeout, (uint64_t)r->delay_ms, 0);
+        return;
+    }
     size_t len = out.len;
     conn_write(c, nm_buf_steal(&out), len);
 }
@@ -159,7 +212,12 @@ static void send_response(conn *c, const sim_response *r, bool keep_alive) {
  * parser for the next one. */
 static void finish_request(conn *c, sim_response *r) {
     const sim_http_req *q = &c->parser.req;
-    log_request(c->srv, q->method, q->target, r->status);
+    log_request(c->srv, q->method, q->target, r->status,
+                r->fault == SIM_FAULT_RESET ? "reset" : r->fault == SIM_FAULT_TRUNCATE ? "truncate" : NULL);
+    if (r->fault == SIM_FAULT_RESET) {
+        conn_reset(c);
+        return;
+    }
     send_response(c, r, q->keep_alive && !c->srv->stopping);
     sim_http_parser_reset(&c->parser);
 }
@@ -176,12 +234,14 @@ static bool run_request(conn *c, bool force) {
     sim_response_init(&r);
     int64_t deadline = 0;
     int64_t now = now_ms(s);
-    int rc = sim_api_handle(s->st, &c->parser.req, now, c->parked ? c->parked_at : now, force, &r, &deadline);
+    int rc = sim_api_handle_ctl(s->st, &s->ctl, &c->parser.req, now, c->parked ? c->parked_at : now, force, &r,
+                                &deadline);
     if (rc == SIM_API_PARK) {
         if (!c->parked) {
             c->parked = true;
             c->parked_at = now;
-            uv_timer_start(&c->wait, on_wait_timeout, (uint64_t)(deadline > now ? deadline - now : 0), 0);
+            /* INT64_MAX: the hang_blocking fault, no timer at all. */
+            if (deadline != INT64_MAX) uv_timer_start(&c->wait, on_wait_timeout, real_delay(s, deadline), 0);
         }
         sim_response_free(&r);
         return false;
@@ -206,7 +266,7 @@ static void on_wait_timeout(uv_timer_t *t) {
 
 /* Parses and answers buffered requests until one parks or input runs out. */
 static void conn_process(conn *c) {
-    while (!c->closing && !c->parked && !c->close_after_write) {
+    while (!c->closing && !c->parked && !c->holding && !c->close_after_write) {
         size_t used = 0;
         int rc = sim_http_parse(&c->parser, c->in.data ? c->in.data : "", c->in.len, &used);
         if (used) {
@@ -230,7 +290,7 @@ static void conn_process(conn *c) {
             r.content_type = "text/plain; charset=utf-8";
             nm_buf_printf(&r.body, "%d %s: %s", r.status, sim_http_reason(r.status),
                           c->parser.errstr ? c->parser.errstr : "malformed request");
-            log_request(c->srv, c->parser.req.method, c->parser.req.method ? c->parser.req.target : NULL, r.status);
+            log_request(c->srv, c->parser.req.method, c->parser.req.method ? c->parser.req.target : NULL, r.status, NULL);
             send_response(c, &r, false);
             sim_response_free(&r);
             return;
@@ -277,6 +337,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     c->open_handles = 2;
     sim_http_parser_init(&c->parser, SIM_HTTP_MAX_HEAD, SIM_HTTP_MAX_BODY);
     nm_buf_init(&c->in, SIM_MAX_INPUT);
+    nm_buf_init(&c->held, 0);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -324,8 +385,7 @@ static void schedule_tick(server *s) {
         uv_timer_stop(&s->tick);
         return;
     }
-    int64_t now = now_ms(s);
-    uv_timer_start(&s->tick, on_tick, (uint64_t)(next > now ? next - now : 0), 0);
+    uv_timer_start(&s->tick, on_tick, real_delay(s, next), 0);
 }
 
 /* ---------- shutdown ---------- */
@@ -346,15 +406,91 @@ static void on_signal(uv_signal_t *sig, int signum) {
 
 static void usage(FILE *to) {
     fprintf(to,
-            "usage: nomad-sim --listen HOST:PORT --jobs FILE [--health-delay MS] [--eval-delay MS] [--log FILE]\n"
+            "usage: nomad-sim --listen HOST:PORT --jobs FILE [options]\n"
             "\n"
-            "A fake HashiCorp Nomad HTTP API for nomatron's tests and local demo.\n"
-            "  --listen HOST:PORT   IPv4 address to bind; PORT 0 picks a free port\n"
-            "  --jobs FILE          JSON array of Nomad jobs (as GET /v1/job/:id returns them)\n"
-            "  --health-delay MS    register -> deployment successful (default 1000)\n"
-            "  --eval-delay MS      register -> evaluation complete (default 50, at most half the health delay)\n"
-            "  --log FILE           one line per request: METHOD /path?query STATUS\n"
+            "A fake HashiCorp Nomad HTTP API for nomatron's tests and local demo (docs/NOMAD-SIM.md).\n"
+            "\n"
+            "  --listen HOST:PORT     IPv4 address to bind; PORT 0 picks a free port\n"
+            "  --jobs FILE            JSON array of Nomad jobs (as GET /v1/job/:id returns them)\n"
+            "  --health-delay MS      register -> deployment successful when every allocation is healthy;\n"
+            "                         each allocation takes an equal share per batch (default 1000)\n"
+            "  --eval-delay MS        register -> evaluation complete (default 50, at most half the health delay)\n"
+            "  --speed N              the simulated clock runs N times the wall clock (default 1), so a\n"
+            "                         10-minute ProgressDeadline passes in 600/N seconds; ?wait= is scaled too\n"
+            "  --log FILE             one line per request: METHOD /path?query STATUS\n"
+            "  --acl FILE             turn ACLs on; FILE is a JSON array of tokens\n"
+            "                         [{\"SecretID\",\"AccessorID\",\"Name\",\"Type\":\"client|management\",\n"
+            "                           \"Namespaces\":{\"staging\":[\"read-job\",\"submit-job\"]},\"Policies\":[..]}]\n"
+            "                         every /v1/ request then needs X-Nomad-Token (or Authorization: Bearer);\n"
+            "                         missing or unknown token or capability -> 403 Permission denied\n"
+            "  --behaviour FILE       JSON array of behaviours (see POST /_sim/behaviour)\n"
+            "  --healthy SPEC         allocations of SPEC become healthy (after the default delay)\n"
+            "  --unhealthy SPEC       allocations of SPEC fail (image pull error) -> deployment failed\n"
+            "  --never-placed SPEC    allocations of SPEC are never placed -> progress deadline\n"
+            "  --flapping SPEC        allocations of SPEC restart (OOM) until HealthyDeadline marks them unhealthy\n"
+            "                         SPEC is NAMESPACE/JOB[@VERSION][:AFTER_MS]; without @VERSION every version\n"
+            "  --error-ratio R        share (0..1) of /v1/ requests answered 500 `No cluster leader`\n"
+            "  --latency-ms MS        added to every /v1/ answer\n"
+            "  --reset-ratio R        share of /v1/ requests whose connection is reset instead of answered\n"
+            "  --truncate-ratio R     share of /v1/ answers cut off halfway through the body\n"
+            "  --hang-blocking        blocking queries (?index=N) never answer\n"
+            "  --seed N               seed for IDs and fault dice (default: time and pid)\n"
+            "\n"
+            "Control endpoints (JSON in and out; no token needed, never faulted):\n"
+            "  GET|POST|DELETE /_sim/behaviour   {\"namespace\",\"job\",\"version\"|null,\n"
+            "                                     \"mode\":\"healthy|unhealthy|never_placed|flapping\",\"after_ms\":N}\n"
+            "                                     (an object or an array; applies to allocations placed later)\n"
+            "  GET|POST /_sim/faults              {\"error_ratio\",\"latency_ms\",\"reset_ratio\",\"truncate_ratio\",\n"
+            "                                     \"hang_blocking\"}; absent keys are kept\n"
+            "  GET|DELETE /_sim/requests          the log of requests received (last 4096)\n"
+            "  POST /_sim/reset                   clear behaviours, faults and the request log\n"
+            "  GET /_sim/status                   clock, index, speed, ACL on/off\n"
+            "\n"
             "Prints `nomad-sim listening on HOST:PORT` once bound. SIGTERM/SIGINT stop it (exit 0).\n");
+}
+
+static int parse_ratio(const char *opt, const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || *end || errno || !(d >= 0 && d <= 1)) {
+        fprintf(stderr, "nomad-sim: %s wants a ratio 0..1, got \"%s\"\n", opt, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* NAMESPACE/JOB[@VERSION][:AFTER_MS] */
+static int parse_spec(sim_state *st, const char *opt, const char *v, int mode) {
+    char buf[600];
+    snprintf(buf, sizeof(buf), "%s", v);
+    int64_t version = -1, after = -1;
+    char *colon = strrchr(buf, ':');
+    char *end;
+    if (colon) {
+        *colon = '\0';
+        errno = 0;
+        long long n = strtoll(colon + 1, &end, 10);
+        if (!colon[1] || *end || errno || n < 0 || n > 24LL * 3600 * 1000) goto bad;
+        after = n;
+    }
+    char *at = strrchr(buf, '@');
+    if (at) {
+        *at = '\0';
+        errno = 0;
+        long long n = strtoll(at + 1, &end, 10);
+        if (!at[1] || *end || errno || n < 0) goto bad;
+        version = n;
+    }
+    char *slash = strchr(buf, '/');
+    if (!slash || slash == buf || !slash[1]) goto bad;
+    *slash = '\0';
+    if (sim_behaviour_set(st, buf, slash + 1, version, mode, after) != 0) goto bad;
+    return 0;
+bad:
+    fprintf(stderr, "nomad-sim: %s wants NAMESPACE/JOB[@VERSION][:AFTER_MS], got \"%s\"\n", opt, v);
+    return -1;
 }
 
 static int parse_ms(const char *opt, const char *v, int64_t *out) {
@@ -393,14 +529,28 @@ static char *read_file(const char *path, size_t *len) {
     return nm_buf_steal(&b);
 }
 
+/* Options applied once the state exists (behaviour flags need it). */
+typedef struct pending_opt {
+    const char *opt, *val;
+} pending_opt;
+
 int main(int argc, char **argv) {
-    const char *listen = NULL, *jobs = NULL, *logpath = NULL;
+    const char *listen = NULL, *jobs = NULL, *logpath = NULL, *aclpath = NULL;
     int64_t health = 1000, evald = 50;
+    double speed = 1;
+    sim_faults faults = {0};
+    uint64_t seed = 0;
+    static pending_opt later[256];
+    size_t n_later = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--hang-blocking") == 0) {
+            faults.hang_blocking = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "nomad-sim: %s needs a value\n", a);
@@ -411,10 +561,42 @@ int main(int argc, char **argv) {
         if (strcmp(a, "--listen") == 0) listen = v;
         else if (strcmp(a, "--jobs") == 0) jobs = v;
         else if (strcmp(a, "--log") == 0) logpath = v;
+        else if (strcmp(a, "--acl") == 0) aclpath = v;
         else if (strcmp(a, "--health-delay") == 0) {
             if (parse_ms(a, v, &health) != 0) return 2;
         } else if (strcmp(a, "--eval-delay") == 0) {
             if (parse_ms(a, v, &evald) != 0) return 2;
+        } else if (strcmp(a, "--latency-ms") == 0) {
+            if (parse_ms(a, v, &faults.latency_ms) != 0) return 2;
+        } else if (strcmp(a, "--error-ratio") == 0) {
+            if (parse_ratio(a, v, &faults.error_ratio) != 0) return 2;
+        } else if (strcmp(a, "--reset-ratio") == 0) {
+            if (parse_ratio(a, v, &faults.reset_ratio) != 0) return 2;
+        } else if (strcmp(a, "--truncate-ratio") == 0) {
+            if (parse_ratio(a, v, &faults.truncate_ratio) != 0) return 2;
+        } else if (strcmp(a, "--speed") == 0) {
+            char *end;
+            errno = 0;
+            speed = strtod(v, &end);
+            if (!*v || *end || errno || !(speed >= 0.001 && speed <= 100000)) {
+                fprintf(stderr, "nomad-sim: --speed wants a factor 0.001..100000, got \"%s\"\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--seed") == 0) {
+            char *end;
+            errno = 0;
+            seed = strtoull(v, &end, 10);
+            if (!*v || *end || errno) {
+                fprintf(stderr, "nomad-sim: --seed wants an unsigned integer, got \"%s\"\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--behaviour") == 0 || strcmp(a, "--behavior") == 0 || strcmp(a, "--healthy") == 0 ||
+                   strcmp(a, "--unhealthy") == 0 || strcmp(a, "--never-placed") == 0 || strcmp(a, "--flapping") == 0) {
+            if (n_later == sizeof(later) / sizeof(later[0])) {
+                fprintf(stderr, "nomad-sim: too many behaviour options\n");
+                return 2;
+            }
+            later[n_later++] = (pending_opt){a, v};
         } else {
             fprintf(stderr, "nomad-sim: unknown option %s\n", a);
             usage(stderr);
@@ -445,10 +627,52 @@ int main(int argc, char **argv) {
     static server s;
     s.loop = uv_default_loop();
     uv_update_time(s.loop);
-    s.st = sim_state_new(health, evald, nm_wall_ms() - now_ms(&s), (uint64_t)nm_wall_ms() ^ (uint64_t)getpid() << 32);
-    if (!s.st) {
+    s.speed = speed;
+    s.real0 = s.sim0 = real_ms(&s);
+    if (!seed) seed = (uint64_t)nm_wall_ms() ^ (uint64_t)getpid() << 32;
+    s.st = sim_state_new(health, evald, nm_wall_ms() - now_ms(&s), seed);
+    if (!s.st || sim_ctl_init(&s.ctl, seed * 31 + 7) != 0) {
         fprintf(stderr, "nomad-sim: out of memory\n");
         return 1;
+    }
+    s.ctl.faults = faults;
+    s.ctl.speed = speed;
+    if (aclpath) {
+        size_t alen = 0;
+        char *atext = read_file(aclpath, &alen);
+        char aerr[512];
+        if (!atext || sim_ctl_load_acl(&s.ctl, atext, alen, aerr, sizeof(aerr)) != 0) {
+            if (atext) fprintf(stderr, "nomad-sim: %s: %s\n", aclpath, aerr);
+            free(atext);
+            return 1;
+        }
+        free(atext);
+    }
+    for (size_t i = 0; i < n_later; i++) {
+        const char *o = later[i].opt, *v = later[i].val;
+        if (strcmp(o, "--behaviour") == 0 || strcmp(o, "--behavior") == 0) {
+            size_t blen = 0;
+            char *btext = read_file(v, &blen);
+            if (!btext) return 1;
+            json_object *arr = json_tokener_parse(btext);
+            free(btext);
+            char berr[512] = "";
+            bool ok = arr && json_object_is_type(arr, json_type_array);
+            if (!ok) snprintf(berr, sizeof(berr), "not a JSON array of behaviours");
+            for (size_t k = 0; ok && k < json_object_array_length(arr); k++)
+                ok = sim_behaviour_set_json(s.st, json_object_array_get_idx(arr, k), berr, sizeof(berr)) == 0;
+            json_object_put(arr);
+            if (!ok) {
+                fprintf(stderr, "nomad-sim: %s: %s\n", v, berr);
+                return 1;
+            }
+            continue;
+        }
+        int mode = strcmp(o, "--healthy") == 0     ? SIM_MODE_HEALTHY
+                   : strcmp(o, "--unhealthy") == 0 ? SIM_MODE_UNHEALTHY
+                   : strcmp(o, "--flapping") == 0  ? SIM_MODE_FLAPPING
+                                                   : SIM_MODE_NEVER_PLACED;
+        if (parse_spec(s.st, o, v, mode) != 0) return 2;
     }
     size_t jlen = 0;
     char *jtext = read_file(jobs, &jlen);
@@ -500,6 +724,7 @@ int main(int argc, char **argv) {
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
     sim_state_free(s.st);
+    sim_ctl_free(&s.ctl);
     if (s.log) fclose(s.log);
     return 0;
 }

@@ -23,24 +23,27 @@
 
 #define ENFORCE_PREFIX "Enforcing job modify index"
 
-enum phase { PH_ROLL, PH_CANARY, PH_WAIT_PROMOTE, PH_DONE };
+
+#define SIM_MAX_ALLOCS 16384
+#define SIM_MAX_EVENTS 10          /* task events kept per allocation */
+#define SIM_MAX_COUNT 1000         /* ceiling on a group's Count, so one register cannot exhaust memory */
 
 typedef struct sim_group {
     char name[SIM_NAME_MAX];
     int64_t count, max_parallel, canary;
     bool auto_revert, auto_promote, promoted;
-    int64_t progress_deadline_ns;
-    /* The current phase moves `todo` allocations from base_* in nb batches
-     * spread evenly over [t0, t1]. */
-    enum phase ph;
-    int64_t t0, t1, nb, todo, base_placed, base_healthy;
+    int64_t progress_deadline_ns, healthy_deadline_ms;
+    int64_t rpb_ms;             /* RequireProgressBy on the state clock; 0 = Go's zero time */
+    int mode;                   /* behaviour resolved when the deployment was created */
+    int64_t after_ms;
     int64_t placed, healthy, unhealthy;
-    int64_t progress_ms;        /* last placement / health change, for RequireProgressBy */
+    int64_t n_canary_ids;
     char (*canary_ids)[SIM_ID_LEN];
 } sim_group;
 
 typedef struct sim_deployment {
     char id[SIM_ID_LEN];
+    char eval_id[SIM_ID_LEN];   /* the eval that created it: allocations carry it */
     char *ns, *job_id;
     uint64_t job_version, job_modify_index, job_spec_modify_index, job_create_index;
     int64_t priority;
@@ -48,7 +51,6 @@ typedef struct sim_deployment {
     char desc[192];
     sim_group *groups;
     size_t n_groups;
-    int64_t end_ms;             /* planned end of the rolling phase */
     uint64_t create_index, modify_index;
     int64_t create_ms, modify_ms;
 } sim_deployment;
@@ -64,9 +66,28 @@ typedef struct sim_eval {
     int64_t reg_ms, due_ms;     /* register time; when the "scheduler" finishes it */
     uint64_t version;           /* job version it was created for */
     bool spec_changed;
+    json_object *failed_tg;     /* owned; FailedTGAllocs or NULL */
     uint64_t create_index, modify_index;
     int64_t create_ms, modify_ms;
 } sim_eval;
+
+typedef struct sim_alloc {
+    char id[SIM_ID_LEN], eval_id[SIM_ID_LEN], dep_id[SIM_ID_LEN], node_id[SIM_ID_LEN];
+    char *ns, *job_id, *group, *job_type, *image;
+    char name[SIM_NAME_MAX * 2 + 32];
+    json_object *tasks;         /* owned: array of task names */
+    uint64_t job_version;
+    bool canary, desired_stop, replaced_old;
+    char client[12];            /* pending | running | complete | failed */
+    char desired_desc[96];
+    int health;                 /* -1 not yet determined, 0 unhealthy, 1 healthy */
+    int64_t health_ms;
+    int mode;
+    int64_t after_ms, placed_ms, deadline_ms, finished_ms;
+    int64_t restarts;
+    uint64_t create_index, modify_index;
+    int64_t create_ms, modify_ms;
+} sim_alloc;
 
 typedef struct sim_job {
     char *ns, *id;
@@ -76,19 +97,33 @@ typedef struct sim_job {
     uint64_t create_index, modify_index, job_modify_index;
 } sim_job;
 
+typedef struct sim_behaviour {
+    char ns[SIM_NAME_MAX], job[SIM_NAME_MAX];
+    int64_t version;            /* -1: every version */
+    int mode;
+    int64_t after_ms;           /* -1: default */
+} sim_behaviour;
+
 struct sim_state {
     int64_t health_ms, sched_ms, wall_offset_ms, now_ms;
     uint64_t rng;
-    uint64_t index, idx_jobs, idx_deployments, idx_evals;
+    uint64_t index, idx_jobs, idx_deployments, idx_evals, idx_allocs;
     sim_job **jobs;
     size_t n_jobs;
     sim_deployment **deps;
     size_t n_deps;
     sim_eval **evals;
     size_t n_evals;
+    sim_alloc **allocs;
+    size_t n_allocs;
     char *namespaces[SIM_MAX_NAMESPACES];
     size_t n_namespaces;
+    sim_behaviour behaviours[SIM_MAX_BEHAVIOURS];
+    size_t n_behaviours;
 };
+
+static bool alloc_terminal(const sim_alloc *a);
+static void alloc_free(sim_alloc *a);
 
 /* ---------- small helpers ---------- */
 
@@ -239,6 +274,7 @@ static void eval_free(sim_eval *e) {
     free(e->ns);
     free(e->job_id);
     free(e->job_type);
+    json_object_put(e->failed_tg);
     free(e);
 }
 
@@ -256,6 +292,8 @@ void sim_state_free(sim_state *st) {
     for (size_t i = 0; i < st->n_jobs; i++) job_free(st->jobs[i]);
     for (size_t i = 0; i < st->n_deps; i++) dep_free(st->deps[i]);
     for (size_t i = 0; i < st->n_evals; i++) eval_free(st->evals[i]);
+    for (size_t i = 0; i < st->n_allocs; i++) alloc_free(st->allocs[i]);
+    free(st->allocs);
     for (size_t i = 0; i < st->n_namespaces; i++) free(st->namespaces[i]);
     free(st->jobs);
     free(st->deps);
@@ -304,6 +342,8 @@ static bool dep_active(const sim_deployment *d) {
 
 static bool eval_terminal(const sim_eval *e) { return strcmp(e->status, "pending") != 0; }
 
+
+
 /* Nomad garbage-collects old terminal objects; we do the same past a ceiling
  * so a client that registers forever cannot grow us without bound. */
 static void gc(sim_state *st) {
@@ -322,6 +362,14 @@ static void gc(sim_state *st) {
         dep_free(st->deps[i]);
         memmove(&st->deps[i], &st->deps[i + 1], (st->n_deps - i - 1) * sizeof(st->deps[0]));
         st->n_deps--;
+    }
+    while (st->n_allocs > SIM_MAX_ALLOCS * 3 / 4) {
+        size_t i = 0;
+        while (i < st->n_allocs && !(st->allocs[i]->desired_stop || alloc_terminal(st->allocs[i]))) i++;
+        if (i == st->n_allocs) break;
+        alloc_free(st->allocs[i]);
+        memmove(&st->allocs[i], &st->allocs[i + 1], (st->n_allocs - i - 1) * sizeof(st->allocs[0]));
+        st->n_allocs--;
     }
 }
 
@@ -529,12 +577,290 @@ static bool validate_job(json_object *job, char *err, size_t errlen) {
     return false;
 }
 
-/* ---------- deployments ---------- */
+
+/* ---------- behaviours ---------- */
+
+static const char *const mode_names[] = {"healthy", "unhealthy", "never_placed", "flapping"};
+
+int sim_mode_parse(const char *s) {
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, mode_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *sim_mode_name(int mode) { return mode >= 0 && mode < 4 ? mode_names[mode] : "healthy"; }
+
+int sim_behaviour_set(sim_state *st, const char *ns, const char *job, int64_t version, int mode, int64_t after_ms) {
+    if (mode < 0 || mode > 3 || !ns || !job || strlen(ns) >= SIM_NAME_MAX || strlen(job) >= SIM_NAME_MAX) return -1;
+    sim_behaviour *b = NULL;
+    for (size_t i = 0; i < st->n_behaviours && !b; i++) {
+        sim_behaviour *x = &st->behaviours[i];
+        if (strcmp(x->ns, ns) == 0 && strcmp(x->job, job) == 0 && x->version == (version < 0 ? -1 : version)) b = x;
+    }
+    if (!b) {
+        if (st->n_behaviours == SIM_MAX_BEHAVIOURS) return -1;
+        b = &st->behaviours[st->n_behaviours++];
+    }
+    snprintf(b->ns, sizeof(b->ns), "%s", ns);
+    snprintf(b->job, sizeof(b->job), "%s", job);
+    b->version = version < 0 ? -1 : version;
+    b->mode = mode;
+    b->after_ms = after_ms < 0 ? -1 : after_ms;
+    return 0;
+}
+
+int sim_behaviour_set_json(sim_state *st, json_object *o, char *err, size_t errlen) {
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        seterr(err, errlen, "a behaviour must be a JSON object");
+        return -1;
+    }
+    const char *ns = jstr(o, "namespace"), *job = jstr(o, "job"), *mode = jstr(o, "mode");
+    if (!ns || !*ns) ns = "default";
+    if (!job || !*job) {
+        seterr(err, errlen, "behaviour: \"job\" (string) is required");
+        return -1;
+    }
+    int m = sim_mode_parse(mode);
+    if (m < 0) {
+        seterr(err, errlen, "behaviour: \"mode\" must be healthy, unhealthy, never_placed or flapping");
+        return -1;
+    }
+    int64_t version = -1, after = -1;
+    json_object *v;
+    if (json_object_object_get_ex(o, "version", &v) && v) {
+        if (!jint(o, "version", &version) || version < 0) {
+            seterr(err, errlen, "behaviour: \"version\" must be a non-negative integer or null");
+            return -1;
+        }
+    }
+    if (json_object_object_get_ex(o, "after_ms", &v) && v) {
+        if (!jint(o, "after_ms", &after) || after < 0 || after > 24LL * 3600 * 1000) {
+            seterr(err, errlen, "behaviour: \"after_ms\" must be 0..86400000");
+            return -1;
+        }
+    }
+    if (sim_behaviour_set(st, ns, job, version, m, after) != 0) {
+        seterr(err, errlen, "behaviour: table full (%d entries) or names too long", SIM_MAX_BEHAVIOURS);
+        return -1;
+    }
+    return 0;
+}
+
+void sim_behaviour_clear(sim_state *st) { st->n_behaviours = 0; }
+
+json_object *sim_behaviour_list(const sim_state *st) {
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < st->n_behaviours; i++) {
+        const sim_behaviour *b = &st->behaviours[i];
+        json_object *o = json_object_new_object();
+        set_str(o, "namespace", b->ns);
+        set_str(o, "job", b->job);
+        json_object_object_add(o, "version", b->version < 0 ? NULL : json_object_new_int64(b->version));
+        set_str(o, "mode", sim_mode_name(b->mode));
+        json_object_object_add(o, "after_ms", b->after_ms < 0 ? NULL : json_object_new_int64(b->after_ms));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+/* The most specific behaviour for (ns, job, version): exact version first. */
+static const sim_behaviour *behaviour_for(const sim_state *st, const char *ns, const char *job, uint64_t version) {
+    const sim_behaviour *any = NULL;
+    for (size_t i = 0; i < st->n_behaviours; i++) {
+        const sim_behaviour *b = &st->behaviours[i];
+        if (strcmp(b->ns, ns) != 0 || strcmp(b->job, job) != 0) continue;
+        if (b->version == (int64_t)version) return b;
+        if (b->version < 0) any = b;
+    }
+    return any;
+}
+
+/* ---------- allocations ---------- */
 
 static int64_t jget_i64(json_object *o, const char *key, int64_t def) {
     int64_t v;
     return jint(o, key, &v) ? v : def;
 }
+
+static void alloc_free(sim_alloc *a) {
+    if (!a) return;
+    free(a->ns);
+    free(a->job_id);
+    free(a->group);
+    free(a->job_type);
+    free(a->image);
+    json_object_put(a->tasks);
+    free(a);
+}
+
+static sim_alloc *find_alloc(const sim_state *st, const char *id) {
+    for (size_t i = 0; i < st->n_allocs; i++)
+        if (strcmp(st->allocs[i]->id, id) == 0) return st->allocs[i];
+    return NULL;
+}
+
+static bool alloc_terminal(const sim_alloc *a) {
+    return strcmp(a->client, "complete") == 0 || strcmp(a->client, "failed") == 0;
+}
+
+static bool same_job(const sim_alloc *a, const char *ns, const char *job) {
+    return strcmp(a->ns, ns) == 0 && strcmp(a->job_id, job) == 0;
+}
+
+static void alloc_touch(sim_state *st, sim_alloc *a, int64_t now) {
+    a->modify_index = bump(st);
+    a->modify_ms = now;
+    st->idx_allocs = a->modify_index;
+}
+
+static json_object *job_group(json_object *job, const char *name) {
+    json_object *tgs = jarr(job, "TaskGroups");
+    for (size_t i = 0; tgs && i < json_object_array_length(tgs); i++) {
+        json_object *g = json_object_array_get_idx(tgs, i);
+        const char *n = jstr(g, "Name");
+        if (n && strcmp(n, name) == 0) return g;
+    }
+    return NULL;
+}
+
+/* Places one allocation of group `tg` of job j's current version. dep may
+ * be NULL (no deployment). Returns NULL when out of memory or over the
+ * ceiling (the simulator then just places fewer). */
+static sim_alloc *alloc_place(sim_state *st, sim_job *j, json_object *tg, const sim_deployment *d, const char *eval_id,
+                              bool canary, int mode, int64_t after_ms, int64_t healthy_deadline_ms, int64_t now) {
+    if (st->n_allocs >= SIM_MAX_ALLOCS) return NULL;
+    sim_alloc *a = calloc(1, sizeof(*a));
+    if (!a) return NULL;
+    const char *gname = jstr(tg, "Name") ? jstr(tg, "Name") : "";
+    a->ns = xstrdup(j->ns);
+    a->job_id = xstrdup(j->id);
+    a->group = xstrdup(gname);
+    a->job_type = xstrdup(jstr(j->cur, "Type") ? jstr(j->cur, "Type") : "service");
+    a->tasks = json_object_new_array();
+    json_object *tasks = jarr(tg, "Tasks");
+    const char *image = "";
+    for (size_t i = 0; tasks && i < json_object_array_length(tasks); i++) {
+        json_object *t = json_object_array_get_idx(tasks, i);
+        const char *tn = jstr(t, "Name");
+        json_object_array_add(a->tasks, json_object_new_string(tn ? tn : ""));
+        const char *im = jstr(jobj(t, "Config"), "image");
+        if (i == 0 && im) image = im;
+    }
+    a->image = xstrdup(image);
+    if (!a->ns || !a->job_id || !a->group || !a->job_type || !a->image || !a->tasks ||
+        push((void ***)&st->allocs, &st->n_allocs, a) != 0) {
+        alloc_free(a);
+        return NULL;
+    }
+    /* Name index: the next "job.group[i]" among this version's live allocations
+     * (one pass: a scan per candidate index would be quadratic in Count). */
+    int64_t idx = 0;
+    uint64_t version = (uint64_t)jget_i64(j->cur, "Version", 0);
+    for (size_t i = 0; i + 1 < st->n_allocs; i++) {
+        const sim_alloc *o = st->allocs[i];
+        if (!o->desired_stop && o->job_version == version && same_job(o, j->ns, j->id) && strcmp(o->group, gname) == 0)
+            idx++;
+    }
+    snprintf(a->name, sizeof(a->name), "%s.%s[%" PRId64 "]", j->id, gname, idx);
+    new_uuid(st, a->id);
+    new_uuid(st, a->node_id);
+    snprintf(a->eval_id, sizeof(a->eval_id), "%s", eval_id ? eval_id : "");
+    if (d) snprintf(a->dep_id, sizeof(a->dep_id), "%s", d->id);
+    a->job_version = (uint64_t)jget_i64(j->cur, "Version", 0);
+    a->canary = canary;
+    snprintf(a->client, sizeof(a->client), "pending");
+    a->health = -1;
+    a->mode = mode;
+    a->after_ms = after_ms < 0 ? 0 : after_ms;
+    a->placed_ms = now;
+    a->deadline_ms = now + (healthy_deadline_ms > 0 ? healthy_deadline_ms : DEF_HEALTHY_DEADLINE / 1000000);
+    a->create_index = a->modify_index = bump(st);
+    a->create_ms = a->modify_ms = now;
+    st->idx_allocs = a->create_index;
+    return a;
+}
+
+static void alloc_stop(sim_state *st, sim_alloc *a, const char *why, int64_t now) {
+    if (a->desired_stop) return;
+    a->desired_stop = true;
+    snprintf(a->desired_desc, sizeof(a->desired_desc), "%s", why);
+    if (!alloc_terminal(a)) {
+        snprintf(a->client, sizeof(a->client), "complete");
+        a->finished_ms = now;
+    }
+    alloc_touch(st, a, now);
+}
+
+/* Moves one allocation to `now` per its behaviour. True if it changed. */
+static bool alloc_advance(sim_state *st, sim_alloc *a, int64_t now) {
+    if (a->desired_stop || alloc_terminal(a)) return false;
+    bool changed = false;
+    int64_t run_at = a->placed_ms + a->after_ms / 2, done_at = a->placed_ms + a->after_ms;
+    if (strcmp(a->client, "pending") == 0 && now >= run_at) {
+        snprintf(a->client, sizeof(a->client), "running");
+        changed = true;
+    }
+    bool in_dep = a->dep_id[0] != '\0';
+    switch (a->mode) {
+    case SIM_MODE_HEALTHY:
+        if (in_dep && a->health < 0 && now >= done_at) {
+            a->health = 1;
+            a->health_ms = done_at;
+            changed = true;
+        }
+        break;
+    case SIM_MODE_UNHEALTHY:
+        if (now >= done_at) {
+            snprintf(a->client, sizeof(a->client), "failed");
+            a->finished_ms = done_at;
+            if (in_dep) a->health = 0;
+            a->health_ms = done_at;
+            changed = true;
+        }
+        break;
+    case SIM_MODE_FLAPPING: {
+        int64_t until = now < a->deadline_ms ? now : a->deadline_ms;
+        int64_t r = a->after_ms > 0 && until > a->placed_ms ? (until - a->placed_ms) / a->after_ms : 0;
+        if (r != a->restarts) {
+            a->restarts = r;
+            changed = true;
+        }
+        if (now >= a->deadline_ms) {
+            /* Never ran MinHealthyTime in one go: the deadline marks it unhealthy. */
+            snprintf(a->client, sizeof(a->client), "failed");
+            a->finished_ms = a->deadline_ms;
+            if (in_dep) a->health = 0;
+            a->health_ms = a->deadline_ms;
+            changed = true;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (changed) alloc_touch(st, a, now);
+    return changed;
+}
+
+static int64_t alloc_next_event(const sim_alloc *a) {
+    if (a->desired_stop || alloc_terminal(a)) return -1;
+    int64_t run_at = a->placed_ms + a->after_ms / 2, done_at = a->placed_ms + a->after_ms;
+    if (strcmp(a->client, "pending") == 0) return run_at;
+    if (a->mode == SIM_MODE_HEALTHY) return a->health < 0 && a->dep_id[0] ? done_at : -1;
+    if (a->mode == SIM_MODE_UNHEALTHY) return done_at;
+    if (a->mode == SIM_MODE_FLAPPING) {
+        int64_t next = a->after_ms > 0 ? a->placed_ms + (a->restarts + 1) * a->after_ms : a->deadline_ms;
+        return next < a->deadline_ms ? next : a->deadline_ms;
+    }
+    return -1;
+}
+
+/* ---------- deployments ---------- */
+
+static sim_eval *eval_create(sim_state *st, sim_job *j, const char *trigger, bool spec_changed, uint64_t index,
+                             int64_t now);
+static sim_job *job_upsert(sim_state *st, json_object *job, const char *ns, uint64_t index, int64_t now,
+                           bool keep_stable_and_time);
 
 /* Groups of the job that roll out under a deployment (MaxParallel > 0). */
 static size_t deploy_groups(json_object *job, sim_group **out) {
@@ -556,11 +882,15 @@ static size_t deploy_groups(json_object *job, sim_group **out) {
         sim_group *x = &g[n++];
         snprintf(x->name, sizeof(x->name), "%s", jstr(tg, "Name") ? jstr(tg, "Name") : "");
         x->count = jget_i64(tg, "Count", 1);
+        if (x->count > SIM_MAX_COUNT) x->count = SIM_MAX_COUNT;
         x->max_parallel = mp;
         x->canary = jget_i64(u, "Canary", 0);
+        if (x->canary < 0) x->canary = 0;
+        if (x->canary > SIM_MAX_COUNT) x->canary = SIM_MAX_COUNT;
         jbool(u, "AutoRevert", &x->auto_revert);
         jbool(u, "AutoPromote", &x->auto_promote);
         x->progress_deadline_ns = jget_i64(u, "ProgressDeadline", DEF_PROGRESS_DEADLINE);
+        x->healthy_deadline_ms = jget_i64(u, "HealthyDeadline", DEF_HEALTHY_DEADLINE) / 1000000;
     }
     if (!n) {
         free(g);
@@ -571,41 +901,6 @@ static size_t deploy_groups(json_object *job, sim_group **out) {
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
-
-static void phase_start(sim_group *g, enum phase ph, int64_t t0, int64_t t1, int64_t todo) {
-    g->ph = ph;
-    g->t0 = t0;
-    g->t1 = t1 < t0 ? t0 : t1;
-    g->todo = todo < 0 ? 0 : todo;
-    g->nb = ph == PH_CANARY ? 1 : ceil_div(g->todo, g->max_parallel);
-    g->base_placed = g->placed;
-    g->base_healthy = g->healthy;
-}
-
-static int64_t boundary(const sim_group *g, int64_t k) {
-    return g->nb ? g->t0 + (g->t1 - g->t0) * k / g->nb : g->t0;
-}
-
-/* Counts of the group's current phase at time t. */
-static void phase_counts(const sim_group *g, int64_t t, int64_t *placed, int64_t *healthy) {
-    int64_t started = 0, done = 0;
-    for (int64_t k = 0; k < g->nb; k++) {
-        if (boundary(g, k) <= t) started++;
-        if (boundary(g, k + 1) <= t) done++;
-    }
-    int64_t per = g->ph == PH_CANARY ? g->todo : g->max_parallel;
-    int64_t p = started * per, h = done * per;
-    if (p > g->todo) p = g->todo;
-    if (h > g->todo) h = g->todo;
-    *placed = g->base_placed + p;
-    *healthy = g->base_healthy + h;
-}
-
-static int64_t phase_next(const sim_group *g, int64_t after) {
-    for (int64_t k = 0; k <= g->nb; k++)
-        if (boundary(g, k) > after) return boundary(g, k);
-    return -1;
-}
 
 static void dep_touch(sim_state *st, sim_deployment *d, int64_t now) {
     d->modify_index = bump(st);
@@ -628,17 +923,18 @@ static void set_desc_running(sim_deployment *d) {
                         : "Deployment is running but requires manual promotion");
 }
 
-/* Starts the rolling phase of a group at `now`, ending at `end`. */
-static void group_roll(sim_group *g, int64_t now, int64_t end) {
-    int64_t todo = g->count - g->healthy;
-    phase_start(g, todo > 0 ? PH_ROLL : PH_DONE, now, end, todo);
+static void job_set_status(sim_state *st, sim_job *j, const char *status) {
+    const char *cur = jstr(j->cur, "Status");
+    if (cur && strcmp(cur, status) == 0) return;
+    set_str(j->cur, "Status", status);
+    j->modify_index = bump(st);
+    set_u64(j->cur, "ModifyIndex", j->modify_index);
+    st->idx_jobs = j->modify_index;
 }
 
-static void job_mark_stable(sim_state *st, sim_job *j, uint64_t version, int64_t now) {
-    (void)now;
+static void job_mark_stable(sim_state *st, sim_job *j, uint64_t version) {
     for (size_t i = 0; i < j->n_versions; i++)
-        if ((uint64_t)jget_i64(j->versions[i], "Version", -1) == version)
-            set_bool(j->versions[i], "Stable", true);
+        if ((uint64_t)jget_i64(j->versions[i], "Version", -1) == version) set_bool(j->versions[i], "Stable", true);
     if ((uint64_t)jget_i64(j->cur, "Version", -1) == version) {
         set_bool(j->cur, "Stable", true);
         j->modify_index = bump(st);
@@ -650,71 +946,190 @@ static void job_mark_stable(sim_state *st, sim_job *j, uint64_t version, int64_t
 static void dep_finish(sim_state *st, sim_deployment *d, const char *status, const char *desc, int64_t now) {
     snprintf(d->status, sizeof(d->status), "%s", status);
     snprintf(d->desc, sizeof(d->desc), "%s", desc);
-    for (size_t i = 0; i < d->n_groups; i++)
-        if (d->groups[i].ph != PH_DONE) d->groups[i].ph = PH_DONE;
+    /* Non-promoted canaries of a finished-unsuccessfully deployment are stopped (§7 step 4). */
+    if (strcmp(status, "successful") != 0) {
+        for (size_t i = 0; i < st->n_allocs; i++) {
+            sim_alloc *a = st->allocs[i];
+            if (a->canary && strcmp(a->dep_id, d->id) == 0) {
+                const sim_group *g = NULL;
+                for (size_t k = 0; k < d->n_groups; k++)
+                    if (strcmp(d->groups[k].name, a->group) == 0) g = &d->groups[k];
+                if (g && !g->promoted) alloc_stop(st, a, "alloc not needed as deployment is no longer active", now);
+            }
+        }
+    }
     dep_touch(st, d, now);
+}
+
+
+/* Stops up to n live allocations of the group that belong to older versions. */
+static void stop_old(sim_state *st, const sim_deployment *d, const char *group, int64_t n, int64_t now) {
+    for (size_t i = 0; i < st->n_allocs && n > 0; i++) {
+        sim_alloc *a = st->allocs[i];
+        if (a->desired_stop || !same_job(a, d->ns, d->job_id) || strcmp(a->group, group) != 0) continue;
+        if (strcmp(a->dep_id, d->id) == 0) continue;
+        alloc_stop(st, a, "alloc is being updated due to job update", now);
+        n--;
+    }
+}
+
+static sim_deployment *find_dep(const sim_state *st, const char *id);
+
+/* Fails a deployment with base description `base`; with AutoRevert on any
+ * group re-registers the newest stable version (§7 step 6). Returns the
+ * follow-up eval (or NULL) and the version reverted to in *reverted (-1). */
+static sim_eval *dep_fail(sim_state *st, sim_deployment *d, const char *base, int64_t now, int64_t *reverted) {
+    *reverted = -1;
+    bool auto_revert = false;
+    for (size_t i = 0; i < d->n_groups; i++) auto_revert |= d->groups[i].auto_revert;
+    char desc[192];
+    snprintf(desc, sizeof(desc), "%s", base);
+    sim_job *j = find_job(st, d->ns, d->job_id);
+    json_object *target = NULL;
+    if (auto_revert && j) {
+        for (size_t i = j->n_versions; i-- > 0 && !target;) {
+            bool stable = false;
+            jbool(j->versions[i], "Stable", &stable);
+            if (stable && (uint64_t)jget_i64(j->versions[i], "Version", -1) != d->job_version) target = j->versions[i];
+        }
+        if (!target) {
+            snprintf(desc, sizeof(desc), "%s - no stable job version to auto revert to", base);
+        } else if (spec_equal(target, j->cur)) {
+            snprintf(desc, sizeof(desc),
+                     "%s - not rolling back to stable job version %" PRId64 " as current job has same specification",
+                     base, jget_i64(target, "Version", 0));
+            target = NULL;
+        } else {
+            *reverted = jget_i64(target, "Version", 0);
+            snprintf(desc, sizeof(desc), "%s - rolling back to job version %" PRId64, base, *reverted);
+        }
+    }
+    dep_finish(st, d, "failed", desc, now);
+    if (!j) return NULL;
+    if (target) {
+        /* Auto-revert copies the stable version as stored (§13). */
+        json_object *copy = deep_copy(target);
+        uint64_t idx = bump(st);
+        sim_job *nj = copy ? job_upsert(st, copy, j->ns, idx, now, true) : NULL;
+        return nj ? eval_create(st, nj, "deployment-watcher", true, idx, now) : NULL;
+    }
+    return eval_create(st, j, "deployment-watcher", false, bump(st), now);
+}
+
+static bool group_complete(const sim_group *g) { return (g->canary == 0 || g->promoted) && g->healthy >= g->count; }
+
+/* Short of progress for the deadline: canaries count until promotion (§7 step 6). */
+static bool group_behind(const sim_group *g) {
+    return g->canary > 0 && !g->promoted ? g->healthy < g->canary : g->healthy < g->count;
+}
+
+static void group_promote(sim_state *st, sim_deployment *d, sim_group *g, int64_t now) {
+    g->promoted = true;
+    if (g->progress_deadline_ns > 0) g->rpb_ms = now + g->progress_deadline_ns / 1000000;
+    /* Promoted canaries replace as many old allocations. */
+    stop_old(st, d, g->name, g->n_canary_ids, now);
+    for (size_t i = 0; i < st->n_allocs; i++) {
+        sim_alloc *a = st->allocs[i];
+        if (a->canary && strcmp(a->dep_id, d->id) == 0 && strcmp(a->group, g->name) == 0) {
+            a->canary = false;   /* promotion clears Canary (§3.10) */
+            a->replaced_old = true;
+            alloc_touch(st, a, now);
+        }
+    }
 }
 
 /* Moves one deployment to time `now`. Returns true if it changed. */
 static bool dep_advance(sim_state *st, sim_deployment *d, int64_t now) {
-    if (!dep_active(d) || strcmp(d->status, "paused") == 0) return false;
+    if (strcmp(d->status, "running") != 0 && strcmp(d->status, "paused") != 0) return false;
+    bool paused = strcmp(d->status, "paused") == 0;
     bool changed = false;
-    for (size_t i = 0; i < d->n_groups; i++) {
-        sim_group *g = &d->groups[i];
-        if (g->ph == PH_DONE || g->ph == PH_WAIT_PROMOTE) continue;
-        int64_t p, h;
-        phase_counts(g, now, &p, &h);
-        if (p != g->placed || h != g->healthy) {
-            if (g->ph == PH_CANARY) {
-                for (int64_t k = g->placed; k < p && k < g->canary; k++) {
-                    char id[SIM_ID_LEN];
-                    new_uuid(st, id);
-                    memcpy(g->canary_ids[k], id, SIM_ID_LEN);
+    sim_job *j = find_job(st, d->ns, d->job_id);
+    for (size_t gi = 0; gi < d->n_groups; gi++) {
+        sim_group *g = &d->groups[gi];
+        int64_t placed = 0, healthy = 0, unhealthy = 0, inflight = 0;
+        for (size_t i = 0; i < st->n_allocs; i++) {
+            sim_alloc *a = st->allocs[i];
+            if (strcmp(a->dep_id, d->id) != 0 || strcmp(a->group, g->name) != 0) continue;
+            if (a->desired_stop && a->health < 0) continue;
+            placed++;
+            if (a->health == 1) {
+                healthy++;
+                if (!a->canary && !a->replaced_old) {
+                    a->replaced_old = true;
+                    stop_old(st, d, g->name, 1, now);
                 }
-            }
-            g->placed = p;
-            g->healthy = h;
-            g->progress_ms = now;
-            changed = true;
-        }
-        if (now >= g->t1 && g->healthy >= g->base_healthy + g->todo) {
-            if (g->ph == PH_CANARY) {
-                g->ph = PH_WAIT_PROMOTE;
+            } else if (a->health == 0) {
+                unhealthy++;
             } else {
-                g->ph = PH_DONE;
+                inflight++;
             }
-            changed = true;
+        }
+        if (healthy > g->healthy && g->progress_deadline_ns > 0) g->rpb_ms = now + g->progress_deadline_ns / 1000000;
+        if (placed != g->placed || healthy != g->healthy || unhealthy != g->unhealthy) changed = true;
+        g->placed = placed;
+        g->healthy = healthy;
+        g->unhealthy = unhealthy;
+        if (paused || !j) continue;
+        /* Failures (§7 step 6). The simulator does not reschedule: the first
+         * unhealthy allocation fails the deployment. */
+        if (unhealthy > 0) {
+            int64_t rev;
+            dep_fail(st, d, "Failed due to unhealthy allocations", now, &rev);
+            return true;
+        }
+        if (g->progress_deadline_ns > 0 && g->rpb_ms > 0 && now >= g->rpb_ms && group_behind(g)) {
+            int64_t rev;
+            dep_fail(st, d, "Failed due to progress deadline", now, &rev);
+            return true;
+        }
+        if (g->mode == SIM_MODE_NEVER_PLACED) continue;
+        json_object *tg = job_group(j->cur, g->name);
+        if (!tg || (uint64_t)jget_i64(j->cur, "Version", 0) != d->job_version) continue;
+        if (g->canary > 0 && !g->promoted) {
+            while (g->n_canary_ids < g->canary) {
+                sim_alloc *a = alloc_place(st, j, tg, d, d->eval_id, true, g->mode, g->after_ms, g->healthy_deadline_ms, now);
+                if (!a) break;
+                memcpy(g->canary_ids[g->n_canary_ids++], a->id, SIM_ID_LEN);
+                g->placed++;
+                changed = true;
+            }
+        } else {
+            while (g->placed < g->count && inflight < g->max_parallel) {
+                if (!alloc_place(st, j, tg, d, d->eval_id, false, g->mode, g->after_ms, g->healthy_deadline_ms, now)) break;
+                g->placed++;
+                inflight++;
+                changed = true;
+            }
         }
     }
-    /* Auto-promotion: every canary group healthy and every one AutoPromote. */
+    if (paused) {
+        if (changed) dep_touch(st, d, now);
+        return changed;
+    }
+    /* Auto-promotion: every waiting canary group healthy and AutoPromote. */
     bool any_wait = false, all_ready = true, all_auto = true;
     for (size_t i = 0; i < d->n_groups; i++) {
         const sim_group *g = &d->groups[i];
         if (g->canary > 0 && !g->promoted) {
             any_wait = true;
-            if (g->ph != PH_WAIT_PROMOTE) all_ready = false;
+            if (g->healthy < g->canary) all_ready = false;
             if (!g->auto_promote) all_auto = false;
         }
     }
     if (any_wait && all_ready && all_auto) {
-        int64_t end = now + (d->end_ms - d->create_ms) / 2;
-        for (size_t i = 0; i < d->n_groups; i++) {
-            sim_group *g = &d->groups[i];
-            if (g->canary > 0 && !g->promoted) {
-                g->promoted = true;
-                g->progress_ms = now;
-                group_roll(g, now, end);
-            }
-        }
-        changed = true;
+        for (size_t i = 0; i < d->n_groups; i++)
+            if (d->groups[i].canary > 0 && !d->groups[i].promoted) group_promote(st, d, &d->groups[i], now);
+        set_desc_running(d);
+        dep_touch(st, d, now);
+        return dep_advance(st, d, now) || true;   /* place the rest at once */
     }
     bool all_done = true;
     for (size_t i = 0; i < d->n_groups; i++)
-        if (d->groups[i].ph != PH_DONE) all_done = false;
+        if (!group_complete(&d->groups[i])) all_done = false;
     if (all_done) {
+        for (size_t i = 0; i < d->n_groups; i++) stop_old(st, d, d->groups[i].name, INT64_MAX, now);
         dep_finish(st, d, "successful", "Deployment completed successfully", now);
-        sim_job *j = find_job(st, d->ns, d->job_id);
-        if (j && j->create_index == d->job_create_index) job_mark_stable(st, j, d->job_version, now);
+        if (j && j->create_index == d->job_create_index) job_mark_stable(st, j, d->job_version);
         return true;
     }
     if (changed) {
@@ -724,9 +1139,9 @@ static bool dep_advance(sim_state *st, sim_deployment *d, int64_t now) {
     return changed;
 }
 
-/* Creates a deployment for the job's current version; start at `now`,
- * planned end `end`. Returns NULL if the job rolls out nothing. */
-static sim_deployment *dep_create(sim_state *st, sim_job *j, int64_t now, int64_t end) {
+/* Creates a deployment for the job's current version at `now`. Returns NULL
+ * if the job rolls out nothing. */
+static sim_deployment *dep_create(sim_state *st, sim_job *j, const char *eval_id, int64_t now, int64_t budget_ms) {
     sim_group *groups;
     size_t n = deploy_groups(j->cur, &groups);
     if (!n) return NULL;
@@ -752,29 +1167,32 @@ static sim_deployment *dep_create(sim_state *st, sim_job *j, int64_t now, int64_
         return NULL;
     }
     new_uuid(st, d->id);
+    snprintf(d->eval_id, sizeof(d->eval_id), "%s", eval_id ? eval_id : "");
     d->job_version = (uint64_t)jget_i64(j->cur, "Version", 0);
     d->job_modify_index = j->modify_index;
     d->job_spec_modify_index = j->job_modify_index;
     d->job_create_index = j->create_index;
     d->priority = jget_i64(j->cur, "Priority", 50);
     snprintf(d->status, sizeof(d->status), "running");
-    d->end_ms = end < now ? now : end;
     d->create_ms = now;
+    const sim_behaviour *b = behaviour_for(st, j->ns, j->id, d->job_version);
     for (size_t i = 0; i < n; i++) {
         sim_group *g = &groups[i];
-        if (g->canary > 0) {
-            int64_t c = g->canary;
-            phase_start(g, PH_CANARY, now, now + (d->end_ms - now) / 2, c);
-        } else {
-            group_roll(g, now, d->end_ms);
+        /* Default per-allocation delay: the batches share the health budget. */
+        int64_t batches = ceil_div(g->count - g->canary, g->max_parallel) + (g->canary > 0 ? 1 : 0);
+        g->after_ms = batches > 0 ? budget_ms / batches : budget_ms;
+        g->mode = SIM_MODE_HEALTHY;
+        if (b) {
+            g->mode = b->mode;
+            if (b->after_ms >= 0) g->after_ms = b->after_ms;
         }
+        if (g->progress_deadline_ns > 0) g->rpb_ms = now + g->progress_deadline_ns / 1000000;
     }
     set_desc_running(d);
     d->create_index = bump(st);
     d->modify_index = d->create_index;
     d->modify_ms = now;
     st->idx_deployments = d->create_index;
-    dep_advance(st, d, now);   /* a zero-length rollout finishes at once */
     return d;
 }
 
@@ -794,6 +1212,43 @@ static sim_deployment *active_dep(const sim_state *st, const sim_job *j) {
     return NULL;
 }
 
+/* FailedTGAllocs entry (§6): the group did not fit anywhere (memory). */
+static void add_failed_tg(sim_eval *e, const char *group, int64_t count) {
+    if (!e->failed_tg) e->failed_tg = json_object_new_object();
+    json_object *m = json_object_new_object();
+    set_i64(m, "NodesEvaluated", 1);
+    set_i64(m, "NodesFiltered", 0);
+    set_i64(m, "NodesExhausted", 1);
+    json_object *dim = json_object_new_object();
+    set_i64(dim, "memory", 1);
+    json_object_object_add(m, "DimensionExhausted", dim);
+    set_i64(m, "CoalescedFailures", count - 1);
+    json_object_object_add(e->failed_tg, group, m);
+}
+
+/* Without a deployment (batch jobs, MaxParallel 0): replace every live
+ * allocation of the job at once (§7). Never-placed groups land in
+ * FailedTGAllocs. */
+static void replace_allocs(sim_state *st, sim_job *j, sim_eval *e, int64_t now) {
+    for (size_t i = 0; i < st->n_allocs; i++)
+        if (same_job(st->allocs[i], j->ns, j->id)) alloc_stop(st, st->allocs[i], "alloc is being updated due to job update", now);
+    const sim_behaviour *b = behaviour_for(st, j->ns, j->id, (uint64_t)jget_i64(j->cur, "Version", 0));
+    json_object *tgs = jarr(j->cur, "TaskGroups");
+    for (size_t i = 0; tgs && i < json_object_array_length(tgs); i++) {
+        json_object *tg = json_object_array_get_idx(tgs, i);
+        int64_t count = jget_i64(tg, "Count", 1);
+        if (count > SIM_MAX_COUNT) count = SIM_MAX_COUNT;
+        int mode = b ? b->mode : SIM_MODE_HEALTHY;
+        int64_t after = b && b->after_ms >= 0 ? b->after_ms : st->health_ms - st->sched_ms;
+        int64_t hd = jget_i64(jobj(tg, "Update"), "HealthyDeadline", DEF_HEALTHY_DEADLINE) / 1000000;
+        if (mode == SIM_MODE_NEVER_PLACED && count > 0) {
+            add_failed_tg(e, jstr(tg, "Name") ? jstr(tg, "Name") : "", count);
+            continue;
+        }
+        for (int64_t k = 0; k < count; k++) alloc_place(st, j, tg, NULL, e->id, false, mode, after, hd, now);
+    }
+}
+
 /* The "scheduler": completes a pending evaluation at its due time. */
 static void eval_process(sim_state *st, sim_eval *e, int64_t now) {
     sim_job *j = find_job(st, e->ns, e->job_id);
@@ -803,21 +1258,24 @@ static void eval_process(sim_state *st, sim_eval *e, int64_t now) {
         jbool(j->cur, "Stop", &stop);
         if (stop) {
             cancel_active(st, j, "Cancelled because job is stopped", NULL, now);
+            for (size_t i = 0; i < st->n_allocs; i++)
+                if (same_job(st->allocs[i], j->ns, j->id)) alloc_stop(st, st->allocs[i], "alloc not needed due to job update", now);
         } else if (e->spec_changed && (uint64_t)jget_i64(j->cur, "Version", 0) == e->version) {
-            sim_deployment *d = dep_create(st, j, now, e->reg_ms + st->health_ms);
+            sim_deployment *d = dep_create(st, j, e->id, now, st->health_ms - (now - e->reg_ms));
             cancel_active(st, j, "Cancelled due to newer version of job", d, now);
+            if (d) {
+                for (size_t i = 0; i < d->n_groups; i++)
+                    if (d->groups[i].mode == SIM_MODE_NEVER_PLACED && d->groups[i].count > 0)
+                        add_failed_tg(e, d->groups[i].name, d->groups[i].count);
+                dep_advance(st, d, now);   /* first placements now */
+            } else {
+                replace_allocs(st, j, e, now);
+            }
             dep = d;
         } else {
             dep = active_dep(st, j);
         }
-        const char *status = jstr(j->cur, "Status");
-        const char *want = stop ? "dead" : "running";
-        if (!status || strcmp(status, want) != 0) {
-            set_str(j->cur, "Status", want);
-            j->modify_index = bump(st);
-            set_u64(j->cur, "ModifyIndex", j->modify_index);
-            st->idx_jobs = j->modify_index;
-        }
+        job_set_status(st, j, stop ? "dead" : "running");
     }
     snprintf(e->status, sizeof(e->status), "complete");
     if (dep) snprintf(e->deployment_id, sizeof(e->deployment_id), "%s", dep->id);
@@ -827,36 +1285,61 @@ static void eval_process(sim_state *st, sim_eval *e, int64_t now) {
     st->idx_evals = e->modify_index;
 }
 
+/* Applies everything due at st->now_ms; a few rounds let chains (healthy →
+ * next placement) settle. */
+static void step(sim_state *st) {
+    int64_t now_ms = st->now_ms;
+    for (int round = 0; round < 8; round++) {
+        uint64_t mark = st->index;
+        for (size_t i = 0; i < st->n_evals; i++) {
+            sim_eval *e = st->evals[i];
+            if (!eval_terminal(e) && e->due_ms <= now_ms) eval_process(st, e, now_ms);
+        }
+        for (size_t i = 0; i < st->n_allocs; i++) alloc_advance(st, st->allocs[i], now_ms);
+        for (size_t i = 0; i < st->n_deps; i++) dep_advance(st, st->deps[i], now_ms);
+        if (st->index == mark) break;
+    }
+}
+
 bool sim_state_advance(sim_state *st, int64_t now_ms) {
     uint64_t before = st->index;
-    if (now_ms > st->now_ms) st->now_ms = now_ms;
-    now_ms = st->now_ms;
-    for (size_t i = 0; i < st->n_evals; i++) {
-        sim_eval *e = st->evals[i];
-        if (!eval_terminal(e) && e->due_ms <= now_ms) eval_process(st, e, now_ms);
+    /* Walk through every event time up to now_ms in order, so a long jump
+     * (a slow caller, a test) gives the same history as small steps. The
+     * iteration cap only guards against a model bug spinning forever. */
+    for (int guard = 0; guard < 100000; guard++) {
+        int64_t t = sim_state_next_event(st);
+        if (t < 0 || t > now_ms) break;
+        uint64_t mark = st->index;
+        if (t > st->now_ms) st->now_ms = t;
+        step(st);
+        if (st->index == mark && t <= st->now_ms && sim_state_next_event(st) <= t) break;
     }
-    for (size_t i = 0; i < st->n_deps; i++) dep_advance(st, st->deps[i], now_ms);
+    if (now_ms > st->now_ms) st->now_ms = now_ms;
+    step(st);
     gc(st);
     return st->index != before;
 }
 
 int64_t sim_state_next_event(const sim_state *st) {
     int64_t best = -1;
-    for (size_t i = 0; i < st->n_evals; i++) {
-        const sim_eval *e = st->evals[i];
-        if (!eval_terminal(e) && (best < 0 || e->due_ms < best)) best = e->due_ms;
-    }
+#define CONSIDER(t)                                           \
+    do {                                                      \
+        int64_t t_ = (t);                                     \
+        if (t_ >= 0 && (best < 0 || t_ < best)) best = t_;    \
+    } while (0)
+    for (size_t i = 0; i < st->n_evals; i++)
+        if (!eval_terminal(st->evals[i])) CONSIDER(st->evals[i]->due_ms);
+    for (size_t i = 0; i < st->n_allocs; i++) CONSIDER(alloc_next_event(st->allocs[i]));
     for (size_t i = 0; i < st->n_deps; i++) {
         const sim_deployment *d = st->deps[i];
         if (strcmp(d->status, "running") != 0) continue;
         for (size_t k = 0; k < d->n_groups; k++) {
             const sim_group *g = &d->groups[k];
-            if (g->ph != PH_ROLL && g->ph != PH_CANARY) continue;
-            int64_t t = phase_next(g, st->now_ms);
-            if (t < 0) t = g->t1 > st->now_ms ? g->t1 : st->now_ms;
-            if (best < 0 || t < best) best = t;
+            if (g->progress_deadline_ns > 0 && g->rpb_ms > 0 && group_behind(g)) CONSIDER(g->rpb_ms);
         }
     }
+#undef CONSIDER
+    if (best >= 0 && best < st->now_ms) best = st->now_ms;
     return best;
 }
 
@@ -1059,8 +1542,9 @@ int sim_register(sim_state *st, const char *body, size_t len, const sim_register
         json_object_put(req);
         return SIM_ERR_SERVER;
     }
-    bool enforce = false;
+    bool enforce = false, preserve = false;
     jbool(req, "EnforceIndex", &enforce);
+    jbool(req, "PreserveCounts", &preserve);
     int64_t jmi_s = 0;
     jint(req, "JobModifyIndex", &jmi_s);
     uint64_t jmi = (uint64_t)jmi_s;
@@ -1093,7 +1577,20 @@ int sim_register(sim_state *st, const char *body, size_t len, const sim_register
         return SIM_ERR_SERVER;
     }
 
-    bool changed = !existing || !spec_equal(existing->cur, job);
+    /* PreserveCounts: live group counts win over the submitted ones. A
+     * count-only change still makes a new (identical) version (§13). */
+    bool count_overridden = false;
+    json_object *tgs = existing && preserve ? jarr(job, "TaskGroups") : NULL;
+    for (size_t i = 0; tgs && i < json_object_array_length(tgs); i++) {
+        json_object *g = json_object_array_get_idx(tgs, i);
+        json_object *live = jstr(g, "Name") ? job_group(existing->cur, jstr(g, "Name")) : NULL;
+        int64_t lc, nc = jget_i64(g, "Count", 1);
+        if (live && jint(live, "Count", &lc) && lc != nc) {
+            set_i64(g, "Count", lc);
+            count_overridden = true;
+        }
+    }
+    bool changed = !existing || !spec_equal(existing->cur, job) || count_overridden;
     uint64_t idx = bump(st);
     uint64_t job_modify_index;
     sim_job *j = existing;
@@ -1127,6 +1624,8 @@ int sim_register(sim_state *st, const char *body, size_t len, const sim_register
     sim_state_advance(st, now_ms);   /* a zero scheduler delay completes the eval now */
     return SIM_OK;
 }
+
+static void load_running(sim_state *st, sim_job *j, bool stable, int64_t now);
 
 int sim_state_load(sim_state *st, const char *json, size_t len, int64_t now_ms, char *err, size_t errlen) {
     st->now_ms = now_ms;
@@ -1217,17 +1716,20 @@ int sim_state_load(sim_state *st, const char *json, size_t len, int64_t now_ms, 
             rc = SIM_ERR_SERVER;
             break;
         }
-        /* A job that was deployed before has a finished deployment. */
-        if (stable && strcmp(statusbuf, "running") == 0) {
-            sim_deployment *d = dep_create(st, j, now_ms, now_ms);
-            if (d) dep_advance(st, d, now_ms);
-        }
+        /* A running job has its allocations; one deployed before (Stable)
+         * has a finished deployment too. */
+        bool stopped = false;
+        jbool(j->cur, "Stop", &stopped);
+        if (strcmp(statusbuf, "running") == 0 && !stopped) load_running(st, j, stable, now_ms);
     }
     json_object_put(arr);
     return rc;
 }
 
+
 /* ---------- rendering ---------- */
+
+static const char *const ZERO_TIME = "0001-01-01T00:00:00Z";
 
 static json_object *render_dep(const sim_state *st, const sim_deployment *d) {
     json_object *o = json_object_new_object();
@@ -1249,15 +1751,14 @@ static json_object *render_dep(const sim_state *st, const sim_deployment *d) {
         set_bool(s, "AutoRevert", g->auto_revert);
         set_bool(s, "AutoPromote", g->auto_promote);
         set_i64(s, "ProgressDeadline", g->progress_deadline_ns);
-        char ts[48] = "0001-01-01T00:00:00Z";
-        if (g->placed > 0 && g->progress_deadline_ns > 0)
-            rfc3339(st, g->progress_ms + g->progress_deadline_ns / 1000000, ts, sizeof(ts));
+        char ts[48];
+        snprintf(ts, sizeof(ts), "%s", ZERO_TIME);
+        if (g->rpb_ms > 0 && g->progress_deadline_ns > 0) rfc3339(st, g->rpb_ms, ts, sizeof(ts));
         set_str(s, "RequireProgressBy", ts);
         set_bool(s, "Promoted", g->promoted);
-        int64_t placed_canaries = g->canary > 0 ? (g->placed < g->canary ? g->placed : g->canary) : 0;
-        if (placed_canaries > 0) {
+        if (g->n_canary_ids > 0) {
             json_object *pc = json_object_new_array();
-            for (int64_t k = 0; k < placed_canaries; k++) json_object_array_add(pc, json_object_new_string(g->canary_ids[k]));
+            for (int64_t k = 0; k < g->n_canary_ids; k++) json_object_array_add(pc, json_object_new_string(g->canary_ids[k]));
             json_object_object_add(s, "PlacedCanaries", pc);
         } else {
             json_object_object_add(s, "PlacedCanaries", NULL);
@@ -1289,6 +1790,7 @@ static json_object *render_eval(const sim_state *st, const sim_eval *e) {
     set_u64(o, "JobModifyIndex", e->job_modify_index);
     if (e->deployment_id[0]) set_str(o, "DeploymentID", e->deployment_id);
     set_str(o, "Status", e->status);
+    if (e->failed_tg) json_object_object_add(o, "FailedTGAllocs", json_object_get(e->failed_tg));
     if (eval_terminal(e)) {
         sim_job *j = find_job(st, e->ns, e->job_id);
         json_object *q = json_object_new_object();
@@ -1304,6 +1806,162 @@ static json_object *render_eval(const sim_state *st, const sim_eval *e) {
     set_u64(o, "ModifyIndex", e->modify_index);
     set_i64(o, "CreateTime", wall_ns(st, e->create_ms));
     set_i64(o, "ModifyTime", wall_ns(st, e->modify_ms));
+    return o;
+}
+
+static json_object *task_event(const sim_state *st, const char *type, int64_t at_ms, const char *display, bool fails) {
+    json_object *ev = json_object_new_object();
+    set_str(ev, "Type", type);
+    set_i64(ev, "Time", wall_ns(st, at_ms));
+    set_str(ev, "DisplayMessage", display);
+    json_object_object_add(ev, "Details", json_object_new_object());
+    set_bool(ev, "FailsTask", fails);
+    set_str(ev, "Message", "");
+    set_i64(ev, "ExitCode", 0);
+    set_i64(ev, "Signal", 0);
+    static const char *const empty[] = {"DriverError", "SetupError", "DownloadError", "ValidationError",
+                                        "KillReason",  "KillError",  "RestartReason", "FailedSibling"};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) set_str(ev, empty[i], "");
+    return ev;
+}
+
+static void detail(json_object *ev, const char *key, const char *val) {
+    json_object_object_add(json_object_object_get(ev, "Details"), key, json_object_new_string(val));
+}
+
+/* TaskStates with the events a real client would have reported (§5). */
+static json_object *render_task_states(const sim_state *st, const sim_alloc *a) {
+    json_object *ts = json_object_new_object();
+    bool running = strcmp(a->client, "pending") != 0;
+    for (size_t t = 0; t < json_object_array_length(a->tasks); t++) {
+        const char *tn = json_object_get_string(json_object_array_get_idx(a->tasks, t));
+        json_object *s = json_object_new_object();
+        json_object *evs = json_object_new_array();
+        char started[48], finished[48], last_restart[48];
+        snprintf(started, sizeof(started), "%s", ZERO_TIME);
+        snprintf(finished, sizeof(finished), "%s", ZERO_TIME);
+        snprintf(last_restart, sizeof(last_restart), "%s", ZERO_TIME);
+        int64_t run_at = a->placed_ms + a->after_ms / 2;
+        json_object_array_add(evs, task_event(st, "Received", a->placed_ms, "Task received by client", false));
+        json_object_array_add(evs, task_event(st, "Task Setup", a->placed_ms, "Building Task Directory", false));
+        const char *state = "pending";
+        bool failed = false;
+        if (a->mode == SIM_MODE_UNHEALTHY && strcmp(a->client, "failed") == 0) {
+            /* Image pull failure: the task never starts. */
+            char msg[512];
+            snprintf(msg, sizeof(msg), "Failed to pull `%s`: Error response from daemon: manifest unknown", a->image);
+            json_object *ev = task_event(st, "Driver Failure", a->finished_ms, msg, true);
+            set_str(ev, "DriverError", msg);
+            detail(ev, "driver_error", msg);
+            detail(ev, "fails_task", "true");
+            json_object_array_add(evs, ev);
+            ev = task_event(st, "Not Restarting", a->finished_ms, "Error was unrecoverable", true);
+            set_str(ev, "RestartReason", "Error was unrecoverable");
+            json_object_array_add(evs, ev);
+            state = "dead";
+            failed = true;
+            rfc3339(st, a->finished_ms, finished, sizeof(finished));
+        } else if (running) {
+            rfc3339(st, run_at, started, sizeof(started));
+            json_object_array_add(evs, task_event(st, "Started", run_at, "Task started by client", false));
+            state = "running";
+            /* Flapping: OOM kills and restarts; only the newest events are kept. */
+            int64_t from = a->restarts > (SIM_MAX_EVENTS - 4) / 2 ? a->restarts - (SIM_MAX_EVENTS - 4) / 2 : 0;
+            for (int64_t r = from; r < a->restarts; r++) {
+                int64_t at = a->placed_ms + (r + 1) * a->after_ms;
+                json_object *ev = task_event(st, "Terminated", at, "Exit Code: 137, Exit Message: \"OOM Killed\"", false);
+                json_object_object_add(ev, "ExitCode", json_object_new_int(137));
+                detail(ev, "exit_code", "137");
+                detail(ev, "oom_killed", "true");
+                json_object_array_add(evs, ev);
+                ev = task_event(st, "Restarting", at, "Task restarting in 15s", false);
+                set_str(ev, "RestartReason", "Restart within policy");
+                json_object_array_add(evs, ev);
+                rfc3339(st, at, last_restart, sizeof(last_restart));
+            }
+            if (a->mode == SIM_MODE_FLAPPING && strcmp(a->client, "failed") == 0) {
+                json_object *ev = task_event(st, "Not Restarting", a->finished_ms,
+                                             "Exceeded allowed attempts 2 in interval 30m0s and mode is \"fail\"", true);
+                set_str(ev, "RestartReason", "Exceeded allowed attempts 2 in interval 30m0s and mode is \"fail\"");
+                json_object_array_add(evs, ev);
+                state = "dead";
+                failed = true;
+                rfc3339(st, a->finished_ms, finished, sizeof(finished));
+            } else if (strcmp(a->client, "complete") == 0) {
+                int64_t at = a->finished_ms;
+                json_object_array_add(evs, task_event(st, "Killing", at, "Sent interrupt. Waiting 5s before force killing", false));
+                json_object_array_add(evs, task_event(st, "Killed", at, "Task successfully killed", false));
+                state = "dead";
+                rfc3339(st, at, finished, sizeof(finished));
+            }
+        } else if (strcmp(a->client, "complete") == 0) {
+            state = "dead";
+        }
+        set_str(s, "State", state);
+        set_bool(s, "Failed", failed);
+        set_i64(s, "Restarts", a->restarts);
+        set_str(s, "LastRestart", last_restart);
+        set_str(s, "StartedAt", started);
+        set_str(s, "FinishedAt", finished);
+        json_object_object_add(s, "Events", evs);
+        json_object_object_add(ts, tn, s);
+    }
+    return ts;
+}
+
+/* AllocListStub (§5); empty fields are omitted as the server does (§13).
+ * full: the Allocation instead (embedded Job, DeploymentID, no JobVersion). */
+static json_object *render_alloc(const sim_state *st, const sim_alloc *a, bool full) {
+    json_object *o = json_object_new_object();
+    set_str(o, "ID", a->id);
+    if (a->eval_id[0]) set_str(o, "EvalID", a->eval_id);
+    set_str(o, "Name", a->name);
+    set_str(o, "Namespace", a->ns);
+    set_str(o, "NodeID", a->node_id);
+    set_str(o, "NodeName", "sim-node-1");
+    set_str(o, "JobID", a->job_id);
+    set_str(o, "JobType", a->job_type);
+    if (!full) set_u64(o, "JobVersion", a->job_version);
+    set_str(o, "TaskGroup", a->group);
+    set_str(o, "DesiredStatus", a->desired_stop ? "stop" : "run");
+    if (a->desired_desc[0]) set_str(o, "DesiredDescription", a->desired_desc);
+    set_str(o, "ClientStatus", a->client);
+    set_str(o, "ClientDescription",
+            strcmp(a->client, "running") == 0    ? "Tasks are running"
+            : strcmp(a->client, "pending") == 0  ? "No tasks have started"
+            : strcmp(a->client, "failed") == 0   ? "Failed tasks"
+                                                 : "All tasks have completed");
+    json_object_object_add(o, "TaskStates", render_task_states(st, a));
+    if (a->dep_id[0] && (a->canary || a->health >= 0)) {
+        json_object *ds = json_object_new_object();
+        json_object_object_add(ds, "Healthy", a->health < 0 ? NULL : json_object_new_boolean(a->health == 1));
+        char ts[48];
+        snprintf(ts, sizeof(ts), "%s", ZERO_TIME);
+        if (a->health >= 0) rfc3339(st, a->health_ms, ts, sizeof(ts));
+        set_str(ds, "Timestamp", ts);
+        set_bool(ds, "Canary", a->canary);
+        set_u64(ds, "ModifyIndex", a->modify_index);
+        json_object_object_add(o, "DeploymentStatus", ds);
+    }
+    if (full) {
+        if (a->dep_id[0]) set_str(o, "DeploymentID", a->dep_id);
+        const sim_job *j = find_job(st, a->ns, a->job_id);
+        json_object *spec = NULL;
+        for (size_t i = 0; j && i < j->n_versions && !spec; i++)
+            if ((uint64_t)jget_i64(j->versions[i], "Version", -1) == a->job_version) spec = j->versions[i];
+        if (!spec && j) spec = j->cur;
+        if (spec) json_object_object_add(o, "Job", deep_copy(spec));
+        json_object *m = json_object_new_object();
+        set_i64(m, "NodesEvaluated", 1);
+        set_i64(m, "NodesFiltered", 0);
+        set_i64(m, "NodesExhausted", 0);
+        set_i64(m, "CoalescedFailures", 0);
+        json_object_object_add(o, "Metrics", m);
+    }
+    set_u64(o, "CreateIndex", a->create_index);
+    set_u64(o, "ModifyIndex", a->modify_index);
+    set_i64(o, "CreateTime", wall_ns(st, a->create_ms));
+    set_i64(o, "ModifyTime", wall_ns(st, a->modify_ms));
     return o;
 }
 
@@ -1412,6 +2070,59 @@ json_object *sim_eval_get(const sim_state *st, const char *id, uint64_t *index) 
     return e ? render_eval(st, e) : NULL;
 }
 
+
+static int cmp_alloc_create(const void *a, const void *b) {
+    uint64_t x = json_object_get_uint64(json_object_object_get(*(json_object *const *)a, "CreateIndex"));
+    uint64_t y = json_object_get_uint64(json_object_object_get(*(json_object *const *)b, "CreateIndex"));
+    return x < y ? 1 : x > y ? -1 : 0;   /* newest first, like the CLI shows them */
+}
+
+json_object *sim_job_allocations(const sim_state *st, const char *ns, const char *id, uint64_t *index) {
+    *index = st->idx_allocs;
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < st->n_allocs; i++)
+        if (same_job(st->allocs[i], ns, id)) json_object_array_add(a, render_alloc(st, st->allocs[i], false));
+    json_object_array_sort(a, cmp_alloc_create);
+    return a;
+}
+
+json_object *sim_deployment_allocations(const sim_state *st, const char *id, uint64_t *index) {
+    *index = st->idx_allocs;
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < st->n_allocs; i++)
+        if (strcmp(st->allocs[i]->dep_id, id) == 0) json_object_array_add(a, render_alloc(st, st->allocs[i], false));
+    json_object_array_sort(a, cmp_alloc_create);
+    return a;
+}
+
+json_object *sim_eval_allocations(const sim_state *st, const char *id, uint64_t *index) {
+    *index = st->idx_allocs;
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < st->n_allocs; i++)
+        if (strcmp(st->allocs[i]->eval_id, id) == 0) json_object_array_add(a, render_alloc(st, st->allocs[i], false));
+    json_object_array_sort(a, cmp_alloc_create);
+    return a;
+}
+
+json_object *sim_alloc_get(const sim_state *st, const char *id, uint64_t *index) {
+    const sim_alloc *a = find_alloc(st, id);
+    *index = a ? a->modify_index : st->idx_allocs;
+    return a ? render_alloc(st, a, true) : NULL;
+}
+
+const char *sim_object_namespace(const sim_state *st, enum sim_kind kind, const char *id) {
+    if (kind == SIM_KIND_DEPLOYMENT) {
+        const sim_deployment *d = find_dep(st, id);
+        return d ? d->ns : NULL;
+    }
+    if (kind == SIM_KIND_EVAL) {
+        const sim_eval *e = find_eval(st, id);
+        return e ? e->ns : NULL;
+    }
+    const sim_alloc *a = find_alloc(st, id);
+    return a ? a->ns : NULL;
+}
+
 /* ---------- deployment writes ---------- */
 
 static json_object *dep_write_resp(const sim_eval *e, const sim_deployment *d, const int64_t *reverted, uint64_t idx) {
@@ -1423,6 +2134,13 @@ static json_object *dep_write_resp(const sim_eval *e, const sim_deployment *d, c
     else json_object_object_add(r, "RevertedJobVersion", NULL);
     set_u64(r, "Index", idx);
     return r;
+}
+
+static bool group_chosen(const sim_group *g, const char *const *groups, size_t n_groups) {
+    if (!groups) return true;
+    for (size_t k = 0; k < n_groups; k++)
+        if (groups[k] && strcmp(groups[k], g->name) == 0) return true;
+    return false;
 }
 
 int sim_deployment_promote(sim_state *st, const char *id, const char *const *groups, size_t n_groups, int64_t now_ms,
@@ -1441,30 +2159,19 @@ int sim_deployment_promote(sim_state *st, const char *id, const char *const *gro
     }
     merr m = {.n = 0};
     for (size_t i = 0; i < d->n_groups; i++) {
-        sim_group *g = &d->groups[i];
-        bool chosen = !groups;
-        for (size_t k = 0; groups && k < n_groups; k++)
-            if (strcmp(groups[k], g->name) == 0) chosen = true;
-        if (!chosen || g->canary == 0) continue;
-        int64_t healthy_canaries = g->ph == PH_CANARY ? g->healthy - g->base_healthy : g->canary;
-        if (healthy_canaries < g->canary)
-            merr_add(&m, "Task group \"%s\" has %" PRId64 "/%" PRId64 " healthy allocations", g->name, healthy_canaries,
+        const sim_group *g = &d->groups[i];
+        if (!group_chosen(g, groups, n_groups) || g->canary == 0 || g->promoted) continue;
+        if (g->healthy < g->canary)
+            merr_add(&m, "Task group \"%s\" has %" PRId64 "/%" PRId64 " healthy allocations", g->name, g->healthy,
                      g->canary);
     }
     if (m.n) {
         merr_format(&m, err, errlen);
         return SIM_ERR_SERVER;
     }
-    int64_t end = now_ms + (d->end_ms - d->create_ms) / 2;
     for (size_t i = 0; i < d->n_groups; i++) {
         sim_group *g = &d->groups[i];
-        bool chosen = !groups;
-        for (size_t k = 0; groups && k < n_groups; k++)
-            if (strcmp(groups[k], g->name) == 0) chosen = true;
-        if (!chosen || g->promoted) continue;
-        g->promoted = true;
-        g->progress_ms = now_ms;
-        if (g->canary > 0) group_roll(g, now_ms, end);
+        if (group_chosen(g, groups, n_groups) && !g->promoted) group_promote(st, d, g, now_ms);
     }
     set_desc_running(d);
     dep_touch(st, d, now_ms);
@@ -1490,45 +2197,510 @@ int sim_deployment_fail(sim_state *st, const char *id, int64_t now_ms, json_obje
         seterr(err, errlen, "can't fail terminal deployment");
         return SIM_ERR_SERVER;
     }
-    bool auto_revert = false;
-    for (size_t i = 0; i < d->n_groups; i++) auto_revert |= d->groups[i].auto_revert;
-    char desc[192] = "Deployment marked as failed";
-    sim_job *j = find_job(st, d->ns, d->job_id);
-    json_object *target = NULL;
-    int64_t reverted = -1;
-    if (auto_revert && j) {
-        /* Newest stable version other than the failing one (§7 step 6). */
-        for (size_t i = j->n_versions; i-- > 0 && !target;) {
-            bool stable = false;
-            jbool(j->versions[i], "Stable", &stable);
-            if (stable && (uint64_t)jget_i64(j->versions[i], "Version", -1) != d->job_version) target = j->versions[i];
-        }
-        if (!target) {
-            snprintf(desc, sizeof(desc), "Deployment marked as failed - no stable job version to auto revert to");
-        } else if (spec_equal(target, j->cur)) {
-            snprintf(desc, sizeof(desc),
-                     "Deployment marked as failed - not rolling back to stable job version %" PRId64
-                     " as current job has same specification",
-                     jget_i64(target, "Version", 0));
-            target = NULL;
-        } else {
-            reverted = jget_i64(target, "Version", 0);
-            snprintf(desc, sizeof(desc), "Deployment marked as failed - rolling back to job version %" PRId64, reverted);
-        }
-    }
-    dep_finish(st, d, "failed", desc, now_ms);
-    sim_eval *e = NULL;
-    if (target && j) {
-        /* Auto-revert copies the stable version as stored (§13). */
-        json_object *copy = deep_copy(target);
-        uint64_t idx = bump(st);
-        sim_job *nj = copy ? job_upsert(st, copy, j->ns, idx, now_ms, true) : NULL;
-        if (nj) e = eval_create(st, nj, "deployment-watcher", true, idx, now_ms);
-    } else if (j) {
-        e = eval_create(st, j, "deployment-watcher", false, bump(st), now_ms);
-    }
+    int64_t reverted;
+    sim_eval *e = dep_fail(st, d, "Deployment marked as failed", now_ms, &reverted);
     *resp = dep_write_resp(e, d, reverted >= 0 ? &reverted : NULL, st->index);
     *index = st->index;
     sim_state_advance(st, now_ms);
+    return SIM_OK;
+}
+
+int sim_deployment_pause(sim_state *st, const char *id, bool pause, int64_t now_ms, json_object **resp,
+                         uint64_t *index, char *err, size_t errlen) {
+    *resp = NULL;
+    sim_state_advance(st, now_ms);
+    now_ms = st->now_ms;
+    sim_deployment *d = find_dep(st, id);
+    if (!d) {
+        seterr(err, errlen, "deployment not found");
+        return SIM_ERR_SERVER;
+    }
+    if (!dep_active(d)) {
+        seterr(err, errlen, pause ? "can't pause terminal deployment" : "can't resume terminal deployment");
+        return SIM_ERR_SERVER;
+    }
+    sim_eval *e = NULL;
+    if (pause) {
+        snprintf(d->status, sizeof(d->status), "paused");
+        snprintf(d->desc, sizeof(d->desc), "Deployment is paused");
+        dep_touch(st, d, now_ms);
+    } else {
+        snprintf(d->status, sizeof(d->status), "running");
+        set_desc_running(d);
+        /* The time spent paused does not count against the deadline. */
+        for (size_t i = 0; i < d->n_groups; i++)
+            if (d->groups[i].progress_deadline_ns > 0) d->groups[i].rpb_ms = now_ms + d->groups[i].progress_deadline_ns / 1000000;
+        dep_touch(st, d, now_ms);
+        sim_job *j = find_job(st, d->ns, d->job_id);
+        if (j) e = eval_create(st, j, "deployment-watcher", false, bump(st), now_ms);
+    }
+    *resp = dep_write_resp(e, d, NULL, st->index);
+    *index = st->index;
+    sim_state_advance(st, now_ms);
+    return SIM_OK;
+}
+
+/* ---------- revert, stop ---------- */
+
+static json_object *register_resp(const sim_eval *e, uint64_t jmi, uint64_t idx) {
+    json_object *r = json_object_new_object();
+    set_str(r, "EvalID", e ? e->id : "");
+    set_u64(r, "EvalCreateIndex", e ? e->create_index : 0);
+    set_u64(r, "JobModifyIndex", jmi);
+    set_str(r, "Warnings", "");
+    set_u64(r, "Index", idx);
+    set_i64(r, "LastContact", 0);
+    set_bool(r, "KnownLeader", false);
+    set_str(r, "NextToken", "");
+    return r;
+}
+
+static json_object *decode_body(const char *body, size_t len, char *err, size_t errlen);
+
+int sim_job_revert(sim_state *st, const char *ns, const char *path_id, const char *body, size_t len, int64_t now_ms,
+                   json_object **resp, uint64_t *index, char *err, size_t errlen) {
+    *resp = NULL;
+    *index = 0;
+    sim_state_advance(st, now_ms);
+    now_ms = st->now_ms;
+    json_object *req = decode_body(body, len, err, errlen);
+    if (!req) return SIM_ERR_BAD_REQUEST;
+    const char *jid = jstr(req, "JobID");
+    if (!jid || !*jid) {
+        json_object_put(req);
+        seterr(err, errlen, "JobID must be specified");
+        return SIM_ERR_BAD_REQUEST;
+    }
+    if (strcmp(jid, path_id) != 0) {
+        json_object_put(req);
+        seterr(err, errlen, "Job ID does not match");
+        return SIM_ERR_BAD_REQUEST;
+    }
+    int64_t want = 0, prior = -1;
+    jint(req, "JobVersion", &want);
+    bool has_prior = jint(req, "EnforcePriorVersion", &prior);
+    json_object_put(req);
+    sim_job *j = find_job(st, ns, path_id);
+    if (!j) {
+        seterr(err, errlen, "job \"%s\" not found", path_id);
+        return SIM_ERR_SERVER;
+    }
+    int64_t cur = jget_i64(j->cur, "Version", 0);
+    if (has_prior && prior != cur) {
+        seterr(err, errlen, "Current job has version %" PRId64 "; enforcing version %" PRId64, cur, prior);
+        return SIM_ERR_SERVER;
+    }
+    if (want == cur) {
+        seterr(err, errlen, "can't revert to current version");
+        return SIM_ERR_SERVER;
+    }
+    json_object *target = NULL;
+    for (size_t i = 0; i < j->n_versions && !target; i++)
+        if (jget_i64(j->versions[i], "Version", -1) == want) target = j->versions[i];
+    if (!target) {
+        seterr(err, errlen, "job \"%s\" in namespace \"%s\" at version %" PRId64 " not found", path_id, ns, want);
+        return SIM_ERR_SERVER;
+    }
+    bool changed = !spec_equal(target, j->cur);
+    uint64_t idx = bump(st);
+    if (changed) {
+        json_object *copy = deep_copy(target);
+        if (!copy || !job_upsert(st, copy, ns, idx, now_ms, false)) {
+            seterr(err, errlen, "out of memory");
+            return SIM_ERR_SERVER;
+        }
+        j = find_job(st, ns, path_id);
+    }
+    sim_eval *e = eval_create(st, j, "job-register", changed, idx, now_ms);
+    *resp = register_resp(e, changed ? j->job_modify_index : j->modify_index, idx);
+    *index = idx;
+    sim_state_advance(st, now_ms);
+    return SIM_OK;
+}
+
+int sim_job_stop(sim_state *st, const char *ns, const char *id, bool purge, int64_t now_ms, json_object **resp,
+                 uint64_t *index, char *err, size_t errlen) {
+    *resp = NULL;
+    *index = 0;
+    sim_state_advance(st, now_ms);
+    now_ms = st->now_ms;
+    sim_job *j = find_job(st, ns, id);
+    if (!j) {
+        /* §3.8: an unknown job is not an error. */
+        json_object *r = register_resp(NULL, 0, 0);
+        json_object_object_del(r, "Warnings");
+        set_str(r, "VolumeEvalID", "");
+        set_u64(r, "VolumeEvalIndex", 0);
+        *resp = r;
+        return SIM_OK;
+    }
+    bool stopped = false;
+    jbool(j->cur, "Stop", &stopped);
+    uint64_t idx = bump(st);
+    if (!stopped) {
+        json_object *copy = deep_copy(j->cur);
+        if (!copy) {
+            seterr(err, errlen, "out of memory");
+            return SIM_ERR_SERVER;
+        }
+        set_bool(copy, "Stop", true);
+        j = job_upsert(st, copy, ns, idx, now_ms, false);
+        if (!j) {
+            seterr(err, errlen, "out of memory");
+            return SIM_ERR_SERVER;
+        }
+    }
+    sim_eval *e = eval_create(st, j, "job-deregister", true, idx, now_ms);
+    uint64_t jmi = j->job_modify_index;
+    if (purge) {
+        /* Gone at once: cancel, stop, forget (the eval still completes). */
+        cancel_active(st, j, "Cancelled because job is stopped", NULL, now_ms);
+        for (size_t i = 0; i < st->n_allocs; i++)
+            if (same_job(st->allocs[i], ns, id)) alloc_stop(st, st->allocs[i], "alloc not needed due to job update", now_ms);
+        for (size_t i = 0; i < st->n_jobs; i++)
+            if (st->jobs[i] == j) {
+                memmove(&st->jobs[i], &st->jobs[i + 1], (st->n_jobs - i - 1) * sizeof(st->jobs[0]));
+                st->n_jobs--;
+                break;
+            }
+        job_free(j);
+        st->idx_jobs = bump(st);
+    }
+    json_object *r = register_resp(e, jmi, idx);
+    json_object_object_del(r, "Warnings");
+    set_str(r, "VolumeEvalID", "");
+    set_u64(r, "VolumeEvalIndex", 0);
+    *resp = r;
+    *index = idx;
+    sim_state_advance(st, now_ms);
+    return SIM_OK;
+}
+
+/* Allocations of a job loaded from the jobs file: Count running, healthy
+ * allocations per group; a stable job also gets its finished deployment. */
+static void load_running(sim_state *st, sim_job *j, bool stable, int64_t now) {
+    sim_deployment *d = stable ? dep_create(st, j, "", now, 0) : NULL;
+    sim_eval *e = eval_create(st, j, "job-register", false, bump(st), now);
+    if (e) eval_process(st, e, now);   /* a finished eval, like the one that placed them */
+    json_object *tgs = jarr(j->cur, "TaskGroups");
+    for (size_t i = 0; tgs && i < json_object_array_length(tgs); i++) {
+        json_object *tg = json_object_array_get_idx(tgs, i);
+        const char *gname = jstr(tg, "Name") ? jstr(tg, "Name") : "";
+        sim_group *g = NULL;
+        for (size_t k = 0; d && k < d->n_groups; k++)
+            if (strcmp(d->groups[k].name, gname) == 0) g = &d->groups[k];
+        int64_t count = jget_i64(tg, "Count", 1);
+        if (count > SIM_MAX_COUNT) count = SIM_MAX_COUNT;
+        for (int64_t k = 0; k < count; k++) {
+            sim_alloc *a = alloc_place(st, j, tg, g ? d : NULL, e ? e->id : "", false, SIM_MODE_HEALTHY, 0, 0, now);
+            if (!a) break;
+            snprintf(a->client, sizeof(a->client), "running");
+            a->replaced_old = true;
+            if (g) {
+                a->health = 1;
+                a->health_ms = now;
+            }
+        }
+        if (g) {
+            g->placed = g->healthy = count;
+            g->promoted = g->canary > 0;
+            g->n_canary_ids = 0;
+        }
+    }
+    if (d) {
+        dep_finish(st, d, "successful", "Deployment completed successfully", now);
+        if (e) snprintf(e->deployment_id, sizeof(e->deployment_id), "%s", d->id);
+    }
+}
+
+/* ---------- plan (§3.3) ---------- */
+
+/* Go's diff renders values as strings; null and absent are "". */
+static const char *diff_str(json_object *v) {
+    if (!v) return "";
+    if (json_object_is_type(v, json_type_string)) return json_object_get_string(v);
+    return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+}
+
+static bool is_scalar(json_object *v) {
+    return !v || (!json_object_is_type(v, json_type_object) && !json_object_is_type(v, json_type_array));
+}
+
+static const char *diff_type(json_object *o, json_object *n) {
+    if (!o && n) return "Added";
+    if (o && !n) return "Deleted";
+    return json_object_equal(o, n) ? "None" : "Edited";
+}
+
+static json_object *field_diff(const char *type, const char *name, json_object *o, json_object *n) {
+    json_object *f = json_object_new_object();
+    set_str(f, "Type", type);
+    set_str(f, "Name", name);
+    set_str(f, "Old", diff_str(o));
+    set_str(f, "New", diff_str(n));
+    json_object_object_add(f, "Annotations", NULL);
+    return f;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Fields[] and Objects[] of the changes between two JSON objects (either
+ * may be NULL). skip: keys handled elsewhere. Only changed fields are
+ * listed (Nomad's non-verbose diff). */
+static void diff_members(json_object *o, json_object *n, const char *const *skip, json_object *fields, json_object *objects) {
+    const char *keys[512];
+    size_t nk = 0;
+    json_object *srcs[2] = {o, n};
+    for (int s = 0; s < 2; s++) {
+        if (!srcs[s] || !json_object_is_type(srcs[s], json_type_object)) continue;
+        json_object_object_foreach(srcs[s], k, v) {
+            (void)v;
+            bool dup = false;
+            for (size_t i = 0; i < nk && !dup; i++) dup = strcmp(keys[i], k) == 0;
+            for (size_t i = 0; skip && skip[i] && !dup; i++) dup = strcmp(skip[i], k) == 0;
+            if (!dup && nk < sizeof(keys) / sizeof(keys[0])) keys[nk++] = k;
+        }
+    }
+    qsort(keys, nk, sizeof(keys[0]), cmp_str);
+    for (size_t i = 0; i < nk; i++) {
+        json_object *ov = NULL, *nv = NULL;
+        bool oh = o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, keys[i], &ov);
+        bool nh = n && json_object_is_type(n, json_type_object) && json_object_object_get_ex(n, keys[i], &nv);
+        if (oh && nh && json_object_equal(ov, nv)) continue;
+        if (is_scalar(ov) && is_scalar(nv)) {
+            if (!oh && !nv) continue;
+            json_object_array_add(fields, field_diff(!oh || !ov ? "Added" : !nh || !nv ? "Deleted" : "Edited", keys[i], ov, nv));
+        } else if ((ov && json_object_is_type(ov, json_type_array) && (!nv || json_object_is_type(nv, json_type_array))) ||
+                   (nv && json_object_is_type(nv, json_type_array) && !ov)) {
+            /* Arrays of primitives: one field per added / deleted element. */
+            size_t lo = ov ? json_object_array_length(ov) : 0, ln = nv ? json_object_array_length(nv) : 0;
+            json_object *sub_f = json_object_new_array(), *sub_o = json_object_new_array();
+            for (size_t a = 0; a < lo; a++) {
+                json_object *x = json_object_array_get_idx(ov, a);
+                bool found = false;
+                for (size_t b = 0; b < ln && !found; b++) found = json_object_equal(x, json_object_array_get_idx(nv, b));
+                if (found) continue;
+                if (is_scalar(x)) json_object_array_add(fields, field_diff("Deleted", keys[i], x, NULL));
+                else json_object_array_add(sub_o, json_object_get(x));
+            }
+            for (size_t b = 0; b < ln; b++) {
+                json_object *x = json_object_array_get_idx(nv, b);
+                bool found = false;
+                for (size_t a = 0; a < lo && !found; a++) found = json_object_equal(x, json_object_array_get_idx(ov, a));
+                if (found) continue;
+                if (is_scalar(x)) json_object_array_add(fields, field_diff("Added", keys[i], NULL, x));
+                else json_object_array_add(sub_o, json_object_get(x));
+            }
+            if (json_object_array_length(sub_o)) {
+                /* Arrays of objects: one Edited object (the simulator does not pair elements). */
+                json_object *ob = json_object_new_object();
+                set_str(ob, "Type", "Edited");
+                set_str(ob, "Name", keys[i]);
+                json_object_object_add(ob, "Fields", sub_f);
+                json_object_object_add(ob, "Objects", NULL);
+                json_object_array_add(objects, ob);
+                sub_f = NULL;
+            }
+            json_object_put(sub_f);
+            json_object_put(sub_o);
+        } else {
+            json_object *ob = json_object_new_object();
+            json_object *ff = json_object_new_array(), *oo = json_object_new_array();
+            json_object *oo_src = ov && json_object_is_type(ov, json_type_object) ? ov : NULL;
+            json_object *nn_src = nv && json_object_is_type(nv, json_type_object) ? nv : NULL;
+            diff_members(oo_src, nn_src, NULL, ff, oo);
+            set_str(ob, "Type", diff_type(oo_src, nn_src));
+            set_str(ob, "Name", keys[i]);
+            json_object_object_add(ob, "Fields", json_object_array_length(ff) ? ff : (json_object_put(ff), NULL));
+            json_object_object_add(ob, "Objects", json_object_array_length(oo) ? oo : (json_object_put(oo), NULL));
+            json_object_array_add(objects, ob);
+        }
+    }
+}
+
+static json_object *named(json_object *arr, const char *name) {
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+        json_object *x = json_object_array_get_idx(arr, i);
+        const char *n = jstr(x, "Name");
+        if (n && strcmp(n, name) == 0) return x;
+    }
+    return NULL;
+}
+
+static void add_nonzero(json_object *o, const char *key, int64_t v) {
+    if (v) set_i64(o, key, v);
+}
+
+/* Diff of one task group plus its DesiredTGUpdates. */
+static json_object *diff_group(json_object *og, json_object *ng, json_object *desired, bool job_edited) {
+    const char *name = jstr(ng ? ng : og, "Name");
+    json_object *d = json_object_new_object();
+    json_object *fields = json_object_new_array(), *objects = json_object_new_array(), *tasks = json_object_new_array();
+    static const char *const skip[] = {"Tasks", "Name", NULL};
+    diff_members(og, ng, skip, fields, objects);
+    bool destructive = false;
+    json_object *ot = jarr(og, "Tasks"), *nt = jarr(ng, "Tasks");
+    json_object *srcs[2] = {nt, ot};
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; srcs[s] && i < json_object_array_length(srcs[s]); i++) {
+            const char *tn = jstr(json_object_array_get_idx(srcs[s], i), "Name");
+            if (!tn || (s == 1 && named(nt, tn))) continue;
+            json_object *o = named(ot, tn), *n = named(nt, tn);
+            json_object *td = json_object_new_object();
+            json_object *tf = json_object_new_array(), *to = json_object_new_array();
+            static const char *const tskip[] = {"Name", NULL};
+            diff_members(o, n, tskip, tf, to);
+            const char *type = !o ? "Added" : !n ? "Deleted" : json_object_equal(o, n) ? "None" : "Edited";
+            set_str(td, "Type", type);
+            set_str(td, "Name", tn);
+            json_object_object_add(td, "Fields", tf);
+            json_object_object_add(td, "Objects", to);
+            json_object *ann = NULL;
+            if (strcmp(type, "None") != 0) {
+                ann = json_object_new_array();
+                json_object_array_add(ann, json_object_new_string(strcmp(type, "Added") == 0     ? "forces create"
+                                                                  : strcmp(type, "Deleted") == 0 ? "forces destroy"
+                                                                                                 : "forces create/destroy update"));
+                destructive = true;
+            }
+            json_object_object_add(td, "Annotations", ann);
+            json_object_array_add(tasks, td);
+        }
+    }
+    int64_t c0 = og ? jget_i64(og, "Count", 1) : 0, c1 = ng ? jget_i64(ng, "Count", 1) : 0;
+    int64_t canary = ng ? jget_i64(jobj(ng, "Update"), "Canary", 0) : 0;
+    int64_t keep = c0 < c1 ? c0 : c1;
+    int64_t ignore = 0, place = c1 > c0 ? c1 - c0 : 0, stop = c0 > c1 ? c0 - c1 : 0, inplace = 0, destr = 0, can = 0;
+    bool group_edited = json_object_array_length(fields) > 0 || json_object_array_length(objects) > 0;
+    if (!og) {
+        place = c1;
+    } else if (!ng) {
+        stop = c0;
+    } else if (destructive && canary > 0) {
+        can = canary;
+        ignore = c0;
+        place = stop = 0;
+    } else if (destructive) {
+        destr = keep;
+    } else if (group_edited && !(json_object_array_length(fields) == 1 && !json_object_array_length(objects) &&
+                                 strcmp(jstr(json_object_array_get_idx(fields, 0), "Name"), "Count") == 0)) {
+        inplace = keep;
+    } else if (job_edited) {
+        inplace = keep;
+    } else {
+        ignore = keep;
+    }
+    json_object *u = json_object_new_object();
+    add_nonzero(u, "ignore", ignore);
+    add_nonzero(u, "create", place);
+    add_nonzero(u, "destroy", stop);
+    add_nonzero(u, "in-place update", inplace);
+    add_nonzero(u, "create/destroy update", destr);
+    add_nonzero(u, "canary", can);
+    json_object *dt = json_object_new_object();
+    static const char *const keys[] = {"Ignore", "Place", "Migrate", "Stop", "InPlaceUpdate", "DestructiveUpdate",
+                                       "Canary", "Preemptions", "Disconnect", "Reconnect", "RescheduleNow",
+                                       "RescheduleLater"};
+    int64_t vals[] = {ignore, place, 0, stop, inplace, destr, can, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set_i64(dt, keys[i], vals[i]);
+    if (ng) json_object_object_add(desired, name, dt);
+    else json_object_put(dt);
+    set_str(d, "Type", !og ? "Added" : !ng ? "Deleted" : (group_edited || destructive) ? "Edited" : "None");
+    set_str(d, "Name", name ? name : "");
+    json_object_object_add(d, "Fields", fields);
+    json_object_object_add(d, "Objects", objects);
+    json_object_object_add(d, "Tasks", tasks);
+    json_object_object_add(d, "Updates", u);
+    return d;
+}
+
+int sim_job_plan(sim_state *st, const char *body, size_t len, const sim_register_args *a, int64_t now_ms,
+                 json_object **resp, uint64_t *index, char *err, size_t errlen) {
+    *resp = NULL;
+    *index = 0;
+    sim_state_advance(st, now_ms);
+    json_object *req = decode_body(body, len, err, errlen);
+    if (!req) return SIM_ERR_BAD_REQUEST;
+    json_object *jv = jobj(req, "Job");
+    if (!jv) {
+        json_object_put(req);
+        seterr(err, errlen, "Job must be specified");
+        return SIM_ERR_BAD_REQUEST;
+    }
+    const char *jid = jstr(jv, "ID");
+    if (!jid || !*jid) {
+        json_object_put(req);
+        seterr(err, errlen, "Job must have a valid ID");
+        return SIM_ERR_BAD_REQUEST;
+    }
+    if (a->path_id && strcmp(a->path_id, jid) != 0) {
+        json_object_put(req);
+        seterr(err, errlen, "Job ID does not match");
+        return SIM_ERR_BAD_REQUEST;
+    }
+    const char *ns = a->q_namespace && *a->q_namespace ? a->q_namespace : NULL;
+    if (!ns && jstr(req, "Namespace") && *jstr(req, "Namespace")) ns = jstr(req, "Namespace");
+    if (!ns && jstr(jv, "Namespace") && *jstr(jv, "Namespace")) ns = jstr(jv, "Namespace");
+    if (!ns) ns = "default";
+    char nsbuf[SIM_NAME_MAX];
+    snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
+    bool want_diff = false;
+    jbool(req, "Diff", &want_diff);
+    json_object *job = deep_copy(jv);
+    json_object_put(req);
+    if (!job) {
+        seterr(err, errlen, "out of memory");
+        return SIM_ERR_SERVER;
+    }
+    canonicalize(job, nsbuf, SIM_REGION);
+    if (!validate_job(job, err, errlen)) {
+        json_object_put(job);
+        return SIM_ERR_SERVER;
+    }
+    sim_job *j = find_job(st, nsbuf, jstr(job, "ID"));
+    json_object *old = j ? j->cur : NULL;
+    json_object *diff = json_object_new_object();
+    json_object *fields = json_object_new_array(), *objects = json_object_new_array(), *groups = json_object_new_array();
+    json_object *desired = json_object_new_object();
+    static const char *const skip[] = {"TaskGroups", "Status", "StatusDescription", "Stable", "Version", "SubmitTime",
+                                       "CreateIndex", "ModifyIndex", "JobModifyIndex", "NomadTokenID", "VersionTag", NULL};
+    diff_members(old, job, skip, fields, objects);
+    bool job_edited = json_object_array_length(fields) || json_object_array_length(objects);
+    json_object *otg = jarr(old, "TaskGroups"), *ntg = jarr(job, "TaskGroups");
+    bool any = job_edited;
+    for (size_t i = 0; ntg && i < json_object_array_length(ntg); i++) {
+        json_object *ng = json_object_array_get_idx(ntg, i);
+        json_object *gd = diff_group(old ? named(otg, jstr(ng, "Name")) : NULL, ng, desired, job_edited);
+        any |= strcmp(jstr(gd, "Type"), "None") != 0;
+        json_object_array_add(groups, gd);
+    }
+    for (size_t i = 0; otg && i < json_object_array_length(otg); i++) {
+        json_object *og = json_object_array_get_idx(otg, i);
+        if (named(ntg, jstr(og, "Name"))) continue;
+        json_object_array_add(groups, diff_group(og, NULL, desired, job_edited));
+        any = true;
+    }
+    set_str(diff, "Type", !old ? "Added" : any ? "Edited" : "None");
+    set_str(diff, "ID", jstr(job, "ID"));
+    json_object_object_add(diff, "Fields", fields);
+    json_object_object_add(diff, "Objects", objects);
+    json_object_object_add(diff, "TaskGroups", groups);
+
+    json_object *r = json_object_new_object();
+    json_object *ann = json_object_new_object();
+    json_object_object_add(ann, "DesiredTGUpdates", desired);
+    json_object_object_add(ann, "PreemptedAllocs", NULL);
+    json_object_object_add(r, "Annotations", ann);
+    json_object_object_add(r, "FailedTGAllocs", NULL);
+    set_u64(r, "JobModifyIndex", j ? j->job_modify_index : 0);
+    json_object_object_add(r, "CreatedEvals", NULL);
+    if (want_diff) json_object_object_add(r, "Diff", diff);
+    else json_object_put(diff);
+    set_str(r, "NextPeriodicLaunch", ZERO_TIME);
+    set_str(r, "Warnings", "");
+    set_u64(r, "Index", j ? j->job_modify_index : st->idx_jobs);
+    *index = j ? j->job_modify_index : st->idx_jobs;
+    json_object_put(job);
+    *resp = r;
     return SIM_OK;
 }

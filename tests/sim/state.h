@@ -9,13 +9,24 @@
  * S is capped at H/2):
  *   t      new job version (if the spec changed), eval `pending`
  *   t+S    eval `complete`; a deployment `running` when the job is a service
- *          job with a group whose effective MaxParallel > 0; older active
- *          deployments of the job `cancelled`
- *   t+S .. t+H  allocations are placed and turn healthy in MaxParallel-sized
- *          batches, each batch taking an equal share of the time
- *   t+H    deployment `successful`, job version `Stable: true`
+ *          job with a group whose effective MaxParallel > 0 (else the
+ *          allocations are replaced at once, without a deployment); older
+ *          active deployments of the job `cancelled`
+ *   then   allocations are placed MaxParallel at a time; each one follows the
+ *          behaviour set for its job and version (sim_behaviour_set):
+ *          healthy after A ms (default: A = (H - S) / number of batches, so
+ *          an all-healthy rollout ends near t+H), unhealthy (task fails) after
+ *          A ms, never placed, or flapping (restarts every A ms until the
+ *          group's HealthyDeadline marks it unhealthy)
+ *   done   `successful` (job version `Stable: true`) once every group has
+ *          Count healthy allocations; `failed` on the first unhealthy
+ *          allocation or when a group's RequireProgressBy passes; with
+ *          AutoRevert the newest stable version is re-registered as a new
+ *          version with a new deployment.
  * Groups with canaries (Update.Canary > 0) place their canaries first and then
- * wait for promotion (AutoPromote promotes once they are healthy). */
+ * wait for promotion (AutoPromote promotes once they are healthy). Durations
+ * in jobs (ProgressDeadline, HealthyDeadline) are read on this same clock, so
+ * a caller that scales its clock (--speed) scales them too. */
 #ifndef NM_SIM_STATE_H
 #define NM_SIM_STATE_H
 
@@ -101,5 +112,47 @@ int sim_deployment_fail(sim_state *st, const char *id, int64_t now_ms, json_obje
 
 /* Does namespace `ns` exist? */
 bool sim_namespace_exists(const sim_state *st, const char *ns);
+
+/* ---- allocations (§5): arrays of AllocListStub (possibly empty) ---- */
+json_object *sim_job_allocations(const sim_state *st, const char *ns, const char *id, uint64_t *index);
+json_object *sim_deployment_allocations(const sim_state *st, const char *id, uint64_t *index);
+json_object *sim_eval_allocations(const sim_state *st, const char *id, uint64_t *index);
+/* Full allocation (embedded Job, DeploymentID, no JobVersion); NULL if none. */
+json_object *sim_alloc_get(const sim_state *st, const char *id, uint64_t *index);
+
+/* Namespace of an ID-addressed object (for ACL checks), or NULL when there
+ * is no such object. The pointer lives as long as the object. */
+enum sim_kind { SIM_KIND_DEPLOYMENT, SIM_KIND_EVAL, SIM_KIND_ALLOC };
+const char *sim_object_namespace(const sim_state *st, enum sim_kind kind, const char *id);
+
+/* ---- job writes ---- */
+/* plan (§3.3): body {"Job","Diff"}; never changes state. */
+int sim_job_plan(sim_state *st, const char *body, size_t len, const sim_register_args *a, int64_t now_ms,
+                 json_object **resp, uint64_t *index, char *errbuf, size_t errlen);
+/* revert (§3.7): body {"JobID","JobVersion","EnforcePriorVersion"}. */
+int sim_job_revert(sim_state *st, const char *ns, const char *path_id, const char *body, size_t len, int64_t now_ms,
+                   json_object **resp, uint64_t *index, char *errbuf, size_t errlen);
+/* stop / purge (§3.8). An unknown job answers SIM_OK with zero values. */
+int sim_job_stop(sim_state *st, const char *ns, const char *id, bool purge, int64_t now_ms, json_object **resp,
+                 uint64_t *index, char *errbuf, size_t errlen);
+/* pause / resume (§3.10). */
+int sim_deployment_pause(sim_state *st, const char *id, bool pause, int64_t now_ms, json_object **resp,
+                         uint64_t *index, char *errbuf, size_t errlen);
+
+/* ---- behaviours: how allocations of a job (version) fare ---- */
+enum sim_mode { SIM_MODE_HEALTHY = 0, SIM_MODE_UNHEALTHY, SIM_MODE_NEVER_PLACED, SIM_MODE_FLAPPING };
+#define SIM_MAX_BEHAVIOURS 256
+/* "healthy" | "unhealthy" | "never_placed" | "flapping" → mode, or -1. */
+int sim_mode_parse(const char *s);
+const char *sim_mode_name(int mode);
+/* version < 0: every version of the job; after_ms < 0: the default delay.
+ * Replaces the entry with the same (ns, job, version). Applies to
+ * allocations placed from now on. Returns 0, or -1 when the table is full. */
+int sim_behaviour_set(sim_state *st, const char *ns, const char *job, int64_t version, int mode, int64_t after_ms);
+/* One {"namespace","job","version"|null,"mode","after_ms"} object, as the
+ * control endpoint and --behaviour FILE take it (an array there). */
+int sim_behaviour_set_json(sim_state *st, json_object *o, char *errbuf, size_t errlen);
+void sim_behaviour_clear(sim_state *st);
+json_object *sim_behaviour_list(const sim_state *st);
 
 #endif

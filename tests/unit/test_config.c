@@ -211,6 +211,11 @@ static void test_errors(void **state) {
          "t.yaml:4: environments.a.promote_from: unknown environment 'zz'"},
         {BASE "environments:\n  a:\n    nomad: {address: http://n}\n    promote_from: a\n", CONFIG_ERR_REF,
          "t.yaml:4: environments.a.promote_from: promotion path loops back to a"},
+        {BASE "environments:\n  s:\n    nomad: {address: http://n}\n    freeze: [\"Fr 16:00 - Mon 08:00 UTC\"]\n",
+         CONFIG_ERR_SCHEMA, "t.yaml:6: environments.s.freeze: expected a weekday (Mon..Sun) at 'Fr'"},
+        {BASE "environments:\n  s:\n    nomad: {address: http://n}\n    freeze:\n      - Sat - Sun UTC\n"
+              "      - 2026-12-22 - 2026-12-21 UTC\n",
+         CONFIG_ERR_SCHEMA, "t.yaml:8: environments.s.freeze: end must be after start"},
         {BASE "environments:\n  st/ag: {nomad: {address: http://n}}\n", CONFIG_ERR_SCHEMA,
          "t.yaml:4: environments.st/ag: environment names are letters, digits, '_', '-', '.' (max 64)"},
         {BASE "jobs:\n  web: {tasks: [web]}\n", CONFIG_ERR_SCHEMA, "t.yaml:4: jobs.web.image: required"},
@@ -253,6 +258,25 @@ static void test_errors_do_not_echo_secrets(void **state) {
     char err[512];
     assert_int_equal(parse(BASE "workers: ${NOMAD_TOKEN}\n", &cfg, err, sizeof(err)), CONFIG_ERR_SCHEMA);
     assert_null(strstr(err, "s3cr3t"));
+}
+
+/* With the system's zone database, an unknown zone is named. */
+static void test_freeze_zones(void **state) {
+    (void)state;
+    config_resolver with_zones = fake;
+    with_zones.zone = config_resolver_system.zone;
+    config *cfg;
+    char err[512];
+    const char *ok = BASE "environments:\n  s:\n    nomad: {address: http://n}\n"
+                          "    freeze: [\"Fri 16:00 - Mon 08:00 Europe/Berlin\", \"daily 22:00 - 06:00 UTC\"]\n";
+    assert_int_equal(config_parse(ok, strlen(ok), "t.yaml", &with_zones, &cfg, err, sizeof(err)), CONFIG_OK);
+    assert_int_equal(cfg->envs[0].freeze.n, 2);
+    config_free(cfg);
+    const char *bad = BASE "environments:\n  s:\n    nomad: {address: http://n}\n"
+                           "    freeze: [\"Fri 16:00 - Mon 08:00 Europe/Berln\"]\n";
+    assert_int_equal(config_parse(bad, strlen(bad), "t.yaml", &with_zones, &cfg, err, sizeof(err)), CONFIG_ERR_SCHEMA);
+    assert_non_null(strstr(err, "t.yaml:6: environments.s.freeze: "));
+    assert_non_null(strstr(err, "Europe/Berln"));
 }
 
 static void test_expansion(void **state) {
@@ -436,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_do_not_echo_secrets),
         cmocka_unit_test(test_expansion),
+        cmocka_unit_test(test_freeze_zones),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_tag_and_name),
         cmocka_unit_test(test_redis_url),
