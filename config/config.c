@@ -408,7 +408,8 @@ static int get_strv(ctx *c, const yt_node *n, const char *key, config_strv *dst,
 /* ---------------------------------------------------------------- sections */
 
 static int parse_nomad(ctx *c, const yt_node *n, const char *key, config_nomad *nd) {
-    static const char *const keys[] = {"address", "region", "namespace", "token", "ca_file", "timeout", NULL};
+    static const char *const keys[] = {"address", "region", "namespace", "token", "ca_file", "timeout",
+                                       "client_cert", "client_key", "tls_server_name", NULL};
     if (expect(c, n, YT_MAP, key) || check_keys(c, n, key, keys)) return c->code;
     char k[KEY_LEN];
     const yt_node *v;
@@ -421,7 +422,8 @@ static int parse_nomad(ctx *c, const yt_node *n, const char *key, config_nomad *
             continue;
         }
         char **dst = i == 0 ? &nd->address : i == 1 ? &nd->region : i == 2 ? &nd->namespace
-                   : i == 3 ? &nd->token : &nd->ca_file;
+                   : i == 3 ? &nd->token : i == 4 ? &nd->ca_file : i == 6 ? &nd->client_cert
+                   : i == 7 ? &nd->client_key : &nd->tls_server_name;
         if (get_str(c, v, k, dst)) return c->code;
     }
     keyjoin(k, key, "address");
@@ -434,6 +436,10 @@ static int parse_nomad(ctx *c, const yt_node *n, const char *key, config_nomad *
         keyjoin(k, key, "namespace");
         return fail(c, CONFIG_ERR_SCHEMA, n->line, k, "must not be empty");
     }
+    if (!*nd->client_cert != !*nd->client_key) {
+        keyjoin(k, key, *nd->client_cert ? "client_key" : "client_cert");
+        return fail(c, CONFIG_ERR_SCHEMA, n->line, k, "client_cert and client_key go together");
+    }
     return CONFIG_OK;
 }
 
@@ -442,9 +448,13 @@ static bool env_defaults(config_env *e) {
     e->nomad.namespace = strdup("default");
     e->nomad.token = strdup("");
     e->nomad.ca_file = strdup("");
+    e->nomad.client_cert = strdup("");
+    e->nomad.client_key = strdup("");
+    e->nomad.tls_server_name = strdup("");
     e->nomad.timeout_ms = 30000;
     e->approval_ttl_ms = 24LL * 3600 * 1000;
-    return e->nomad.region && e->nomad.namespace && e->nomad.token && e->nomad.ca_file;
+    return e->nomad.region && e->nomad.namespace && e->nomad.token && e->nomad.ca_file && e->nomad.client_cert &&
+           e->nomad.client_key && e->nomad.tls_server_name;
 }
 
 static bool valid_channel(const char *s) { return valid_identity(s); }
@@ -980,6 +990,9 @@ void config_free(config *cfg) {
         free(e->nomad.namespace);
         free_secret(e->nomad.token);
         free(e->nomad.ca_file);
+        free(e->nomad.client_cert);
+        free(e->nomad.client_key);
+        free(e->nomad.tls_server_name);
         strv_free(&e->deployers);
         strv_free(&e->approvers);
         free(e->promote_from);

@@ -36,6 +36,9 @@ typedef struct config_nomad {
     char *namespace;    /* default "default" */
     char *token;        /* secret; "" = none */
     char *ca_file;      /* "" = system CAs */
+    char *client_cert;  /* PEM client certificate for mutual TLS; "" = none */
+    char *client_key;   /* its private key (a path; the key itself never enters the snapshot) */
+    char *tls_server_name; /* name to verify the server certificate against; "" = the address's host */
     int64_t timeout_ms; /* per-call timeout, default 30 s */
 } config_nomad;
 

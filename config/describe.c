@@ -125,6 +125,10 @@ int config_describe(const config *cfg, nm_buf *b) {
         nm_buf_printf(b, "  nomad             %s, region %s, namespace %s, token %s, timeout %s%s%s\n",
                       e->nomad.address, *e->nomad.region ? e->nomad.region : "(the agent's)", e->nomad.namespace,
                       secret(e->nomad.token), d1, *e->nomad.ca_file ? ", CA " : "", e->nomad.ca_file);
+        if (*e->nomad.client_cert)
+            nm_buf_printf(b, "  nomad mTLS        client certificate %s, key %s%s%s\n", e->nomad.client_cert,
+                          e->nomad.client_key, *e->nomad.tls_server_name ? ", server name " : "",
+                          e->nomad.tls_server_name);
         nm_buf_appends(b, "  may deploy        ");
         who(b, cfg, &e->deployers, "anyone (no deployers list)");
         nm_buf_appends(b, "\n  approvals         ");

@@ -196,6 +196,8 @@ static void test_errors(void **state) {
          "t.yaml:5: environments.staging.nomad.timeout: expected a duration like 90s, 15m, 4h, 1h30m, 7d"},
         {BASE "environments:\n  staging:\n    nomad: {address: http://n, tokne: x}\n", CONFIG_ERR_SCHEMA,
          "t.yaml:5: environments.staging.nomad.tokne: unknown key"},
+        {BASE "environments:\n  staging:\n    nomad: {address: https://n, client_cert: /c.pem}\n", CONFIG_ERR_SCHEMA,
+         "t.yaml:5: environments.staging.nomad.client_key: client_cert and client_key go together"},
         {BASE "environments:\n  staging:\n    nomad: {address: http://n}\n    approvals: 1\n", CONFIG_ERR_SCHEMA,
          "t.yaml:5: environments.staging.approvers: required when approvals > 0"},
         {BASE "environments:\n  staging:\n    nomad: {address: http://n}\n    deployers: devs\n", CONFIG_ERR_SCHEMA,
