@@ -12,7 +12,11 @@ void render_cmd_error(const cmd_error *err, nm_buf *out) {
 
 void render_request_line(int64_t id, const char *state, const char *kind, const char *job, const char *version,
                          const char *env, nm_buf *out) {
-    nm_buf_printf(out, "D-%" PRId64 " %s: %s %s %s to %s\n", id, state, kind, job, version, env);
+    if (strcmp(kind, "rollback") == 0)
+        nm_buf_printf(out, "D-%" PRId64 " %s: rollback %s in %s to %s\n", id, state, job, env,
+                      *version ? version : "the previous stable version");
+    else
+        nm_buf_printf(out, "D-%" PRId64 " %s: %s %s %s to %s\n", id, state, kind, job, version, env);
 }
 
 static const char *str(const json_object *o, const char *key) {
@@ -36,8 +40,12 @@ static void render_request(const json_object *ev, nm_buf *out) {
     if (*phase) nm_buf_printf(out, " (%s)", phase);
     if (*reason) nm_buf_printf(out, " [%s]", reason);
     nm_buf_appends(out, ":");
-    if (strcmp(state, "succeeded") == 0)
+    if (strcmp(state, "succeeded") == 0 && strcmp(str(ev, "kind"), "rollback") == 0)
+        nm_buf_printf(out, " %s rolled back in %s", str(ev, "job"), str(ev, "env"));
+    else if (strcmp(state, "succeeded") == 0)
         nm_buf_printf(out, " %s %s is live in %s", str(ev, "job"), str(ev, "version"), str(ev, "env"));
+    else if (strcmp(phase, "registering") == 0 && strcmp(str(ev, "kind"), "rollback") == 0)
+        nm_buf_printf(out, " reverting %s in %s", str(ev, "job"), str(ev, "env"));
     else if (strcmp(phase, "registering") == 0)
         nm_buf_printf(out, " registering %s %s in %s", str(ev, "job"), str(ev, "version"), str(ev, "env"));
     if (version >= 0) nm_buf_printf(out, " (job version %" PRId64 ")", version);
@@ -74,11 +82,24 @@ static void render_status(const json_object *ev, nm_buf *out) {
     }
 }
 
+/* {type: action, action, job, env, ok, message}: the answer to canary promote|fail, pause, resume. */
+static void render_action(const json_object *ev, nm_buf *out) {
+    json_object *ok;
+    bool good = json_object_object_get_ex(ev, "ok", &ok) && json_object_get_boolean(ok);
+    const char *action = str(ev, "action");
+    const char *words = strcmp(action, "canary_promote") == 0 ? "canary promote"
+                        : strcmp(action, "canary_fail") == 0  ? "canary fail"
+                                                              : action;
+    nm_buf_printf(out, "%s%s %s in %s: %s\n", good ? "" : "error: ", words, str(ev, "job"), str(ev, "env"),
+                  str(ev, "message"));
+}
+
 int render_event_console(const json_object *ev, nm_buf *out) {
     if (!ev || !json_object_is_type(ev, json_type_object)) return -1;
     const char *type = str(ev, "type");
     if (strcmp(type, "request") == 0) render_request(ev, out);
     else if (strcmp(type, "status") == 0) render_status(ev, out);
+    else if (strcmp(type, "action") == 0) render_action(ev, out);
     else return -1;
     return 0;
 }

@@ -138,8 +138,11 @@ static void on_event(void *ud, const char *json, size_t len) {
         tracked *t = find_tracked(sh, json_object_get_int64(v));
         json_object *st;
         if (t && json_object_object_get_ex(ev, "state", &st)) set_state(sh, t, json_object_get_string(st));
-    } else if (strcmp(type, "status") == 0 && sh->tasks > 0) {
+    } else if ((strcmp(type, "status") == 0 || strcmp(type, "action") == 0) && sh->tasks > 0) {
         sh->tasks--;
+        json_object *okv;
+        if (strcmp(type, "action") == 0 && json_object_object_get_ex(ev, "ok", &okv) && !json_object_get_boolean(okv))
+            sh->any_failed = true;
     }
     json_object_put(ev);
     check_done(sh);
@@ -151,6 +154,8 @@ typedef struct create_job {
     uv_work_t work;
     shell *sh;
     cmd_action a;
+    const char *kind;                    /* "deploy" or "rollback" */
+    char version[CMD_MAX_VERSION + 2];   /* deploy: the tag; rollback: tag, "#N" or "" (previous stable) */
     char to_image[AUDIT_IMAGE_LEN];
     char idem[96];
     const char *state;
@@ -169,7 +174,7 @@ static void create_work(uv_work_t *w) {
         return;
     }
     audit_new_request r = {
-        .idem_key = j->idem, .kind = "deploy", .env = j->a.env, .job = j->a.job, .version = j->a.version,
+        .idem_key = j->idem, .kind = j->kind, .env = j->a.env, .job = j->a.job, .version = j->version,
         .to_image = j->to_image, .canary = j->a.canary, .user_reason = j->a.reason[0] ? j->a.reason : NULL,
         .actor = sh->actor, .person = sh->person, .state = j->state,
         .origin = {.platform = "shell", .channel = "shell:console", .route = sh->route},
@@ -221,7 +226,7 @@ static void create_done(uv_work_t *w, int status) {
             t->next = sh->reqs;
             sh->reqs = t;
         }
-        render_request_line(j->id, j->state, "deploy", j->a.job, j->a.version, j->a.env, &out);
+        render_request_line(j->id, j->state, j->kind, j->a.job, j->version, j->a.env, &out);
         char ref[24];
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
         nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", sh->actor,
@@ -251,7 +256,8 @@ static void create_done(uv_work_t *w, int status) {
     check_done(sh);
 }
 
-static void start_deploy(shell *sh, const cmd_action *a) {
+/* deploy and rollback: recorded in PostgreSQL, then queued for a worker. */
+static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     const config_env *env = config_find_env(sh->cfg, a->env);
     const config_job *job = config_find_job(sh->cfg, a->job);
     create_job *j = calloc(1, sizeof(*j));
@@ -261,7 +267,15 @@ static void start_deploy(shell *sh, const cmd_action *a) {
     }
     j->sh = sh;
     j->a = *a;
-    snprintf(j->to_image, sizeof(j->to_image), "%s:%s", job->image, a->version);
+    j->kind = kind;
+    if (strcmp(kind, "deploy") == 0) {
+        snprintf(j->version, sizeof(j->version), "%s", a->version);
+        snprintf(j->to_image, sizeof(j->to_image), "%s:%s", job->image, a->version);
+    } else if (a->job_version >= 0) {
+        snprintf(j->version, sizeof(j->version), "#%lld", (long long)a->job_version);   /* the worker finds the image */
+    } else {
+        snprintf(j->version, sizeof(j->version), "%s", a->version);
+    }
     snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
     /* Approvals arrive with the governance issue; until then such requests wait. */
     j->state = env->approvals > 0 ? "pending_approval" : "queued";
@@ -282,26 +296,30 @@ static void task_added(void *ud, int code, const char *id) {
     sh->inflight--;
     if (code != QUEUE_OK) {
         sh->tasks--;
-        sayf(sh, "error: status needs a worker, and Redis is unavailable\n");
+        sayf(sh, "error: this needs a worker, and Redis is unavailable\n");
         sh->any_failed = true;
     }
     check_done(sh);
 }
 
-static void start_status(shell *sh, const cmd_action *a) {
+/* status and the actions on a running deployment (canary promote|fail,
+ * pause, resume): a task for a worker; the answer comes back as an event. */
+static void start_task(shell *sh, const char *kind, const char *action, const cmd_action *a) {
     char task_id[48];
     snprintf(task_id, sizeof(task_id), "%s-%u", sh->session, ++sh->task_seq);
     json_object *t = json_object_new_object();
-    json_object_object_add(t, "kind", json_object_new_string("status"));
+    json_object_object_add(t, "kind", json_object_new_string(kind));
+    if (action) json_object_object_add(t, "action", json_object_new_string(action));
     json_object_object_add(t, "job", json_object_new_string(a->job));
     json_object_object_add(t, "env", json_object_new_string(a->env));
     json_object_object_add(t, "route", json_object_new_string(sh->route));
     json_object_object_add(t, "actor", json_object_new_string(sh->actor));
+    if (sh->person) json_object_object_add(t, "person", json_object_new_string(sh->person));
     int rc = queue_async_task_add(sh->qa, task_id,
                                   json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN), task_added, sh);
     json_object_put(t);
     if (rc != QUEUE_OK) {
-        sayf(sh, "error: status needs a worker, and Redis is unavailable\n");
+        sayf(sh, "error: this needs a worker, and Redis is unavailable\n");
         sh->any_failed = true;
         return;
     }
@@ -396,10 +414,23 @@ static void handle_line(shell *sh, char *text, size_t len) {
         break;
     case CMD_DEPLOY:
         nm_log(NM_LOG_INFO, "deploy requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
-        start_deploy(sh, &a);
+        start_request(sh, "deploy", &a);
+        break;
+    case CMD_ROLLBACK:
+        nm_log(NM_LOG_INFO, "rollback requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
+        start_request(sh, "rollback", &a);
         break;
     case CMD_STATUS:
-        start_status(sh, &a);
+        start_task(sh, "status", NULL, &a);
+        break;
+    case CMD_CANARY:
+        start_task(sh, "action", strcmp(a.sub, "promote") == 0 ? "canary_promote" : "canary_fail", &a);
+        break;
+    case CMD_PAUSE:
+        start_task(sh, "action", "pause", &a);
+        break;
+    case CMD_RESUME:
+        start_task(sh, "action", "resume", &a);
         break;
     default:
         sayf(sh, "error: that command is not available in this build yet\n");

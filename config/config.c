@@ -776,7 +776,7 @@ static int parse_root(ctx *c, const yt_node *root) {
         return c->code;
     if ((v = yt_get(root, "workers")) && get_int(c, v, "workers", 0, 256, &cfg->workers)) return c->code;
     if ((v = yt_get(root, "queue")) && !is_null(v)) {
-        static const char *const qkeys[] = {"lease", "reconcile", NULL};
+        static const char *const qkeys[] = {"lease", "reconcile", "hold_limit", NULL};
         if (expect(c, v, YT_MAP, "queue") || check_keys(c, v, "queue", qkeys)) return c->code;
         const yt_node *l = yt_get(v, "lease"), *r = yt_get(v, "reconcile");
         if (l && get_duration(c, l, "queue.lease", &cfg->queue_lease_ms)) return c->code;
@@ -785,6 +785,10 @@ static int parse_root(ctx *c, const yt_node *root) {
         if (r && get_duration(c, r, "queue.reconcile", &cfg->queue_reconcile_ms)) return c->code;
         if (r && (cfg->queue_reconcile_ms < 1000 || cfg->queue_reconcile_ms > 3600000))
             return fail(c, CONFIG_ERR_SCHEMA, r->line, "queue.reconcile", "must be between 1s and 1h");
+        const yt_node *h = yt_get(v, "hold_limit");
+        if (h && get_duration(c, h, "queue.hold_limit", &cfg->queue_hold_ms)) return c->code;
+        if (h && (cfg->queue_hold_ms < 1000 || cfg->queue_hold_ms > 7LL * 86400000))
+            return fail(c, CONFIG_ERR_SCHEMA, h->line, "queue.hold_limit", "must be between 1s and 7d");
     }
     if ((v = yt_get(root, "secrets")) && !is_null(v) && parse_secrets(c, v)) return c->code;
     if ((v = yt_get(root, "shell")) && !is_null(v)) {
@@ -863,6 +867,7 @@ int config_parse(const char *text, size_t len, const char *filename, const confi
     cfg->workers = 4;
     cfg->queue_lease_ms = 30000;
     cfg->queue_reconcile_ms = 10000;
+    cfg->queue_hold_ms = 3600000;
     atomic_init(&cfg->refs, 1);
     parse_root(&c, root);
     yt_free(root);

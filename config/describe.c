@@ -91,7 +91,9 @@ int config_describe(const config *cfg, nm_buf *b) {
     nm_buf_printf(b, "  workers           %d\n", cfg->workers);
     config_format_duration(cfg->queue_lease_ms, d1, sizeof(d1));
     config_format_duration(cfg->queue_reconcile_ms, d2, sizeof(d2));
-    nm_buf_printf(b, "  queue             lease %s, reconcile every %s\n", d1, d2);
+    nm_buf_printf(b, "  queue             lease %s, reconcile every %s", d1, d2);
+    config_format_duration(cfg->queue_hold_ms, d1, sizeof(d1));
+    nm_buf_printf(b, ", hold limit %s\n", d1);
     nm_buf_printf(b, "  shell.allow_as    %s\n", cfg->shell_allow_as ? "true (developer machines only)" : "false");
     nm_buf_appends(b, "  hmac keys         ");
     if (cfg->n_hmac_keys == 0) nm_buf_appends(b, "none (buttons and signed links are off)");

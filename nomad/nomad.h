@@ -81,7 +81,12 @@ typedef struct nomad_deployment_group {
     char name[NOMAD_ID_LEN];
     bool promoted, auto_revert, auto_promote;
     int64_t desired_canaries, desired_total, placed_allocs, healthy_allocs, unhealthy_allocs;
-    size_t placed_canaries;
+    size_t placed_canaries;           /* len(PlacedCanaries) */
+    /* Not in the deployment object: filled by nomad_deployment_count_canaries()
+     * from the deployment's allocations; all zero / false until then. */
+    bool canaries_counted;
+    size_t healthy_canaries;          /* canaries with Healthy=true, not terminal */
+    size_t unhealthy_canaries;        /* canaries with Healthy=false */
 } nomad_deployment_group;
 
 typedef struct nomad_deployment {
@@ -127,6 +132,160 @@ int nomad_job_latest_deployment(nomad_client *c, const char *job_id, nomad_deplo
 /* GET /v1/status/leader into out (e.g. "10.0.0.5:4647"). */
 int nomad_status_leader(nomad_client *c, char *out, size_t outlen);
 
+/* ---- retries ----
+ * The sync calls repeat a request that failed with a connection error or a
+ * 5xx (except a modify-index conflict) when the call is safe to repeat:
+ * every GET, and plan (a dry run). Writes (register, revert, promote, fail,
+ * pause) are repeated only when the connection could not be made at all
+ * (CURLE_COULDNT_CONNECT / COULDNT_RESOLVE_*: nothing was sent), never after a
+ * 5xx or a cut connection, because the server may have acted. Timeouts are
+ * not retried: the per-call timeout is the caller's budget. Between attempts
+ * the calling thread sleeps nomad_backoff_ms(). Defaults: 2 retries, base
+ * 200 ms, cap 2 s. */
+#define NOMAD_DEFAULT_RETRIES 2
+#define NOMAD_DEFAULT_BACKOFF_BASE_MS 200
+#define NOMAD_DEFAULT_BACKOFF_CAP_MS 2000
+#define NOMAD_MAX_RETRIES 10
+
+/* retries (0..NOMAD_MAX_RETRIES, clamped) after the first attempt; base/cap in ms (clamped to >= 0). */
+void nomad_client_set_retry(nomad_client *c, int retries, int base_ms, int cap_ms);
+/* Attempts made by the last sync call (1 = no retry). */
+int nomad_client_attempts(const nomad_client *c);
+
+/* Exponential backoff with "equal jitter": e = min(cap, base * 2^attempt);
+ * the delay is e/2 + rnd % (e/2 + 1). attempt counts from 0 (the wait before
+ * the first retry). Pure; rnd is any random 32-bit value. Never above cap,
+ * never negative; 0 when base or cap is <= 0. */
+int nomad_backoff_ms(int attempt, int base_ms, int cap_ms, uint32_t rnd);
+
+/* ---- more calls ---- */
+
+#define NOMAD_IMAGE_LEN 512
+#define NOMAD_MAX_VERSIONS 16
+
+typedef struct nomad_job_version {
+    uint64_t version;
+    bool stable;
+    int64_t submit_time;              /* ns since the epoch */
+    uint64_t job_modify_index;
+    char image[NOMAD_IMAGE_LEN];      /* Config.image of the named task; "" if none / no task named */
+} nomad_job_version;
+
+typedef struct nomad_version_list {
+    size_t n;                         /* entries in v: the newest NOMAD_MAX_VERSIONS, newest first */
+    size_t n_total;                   /* versions in the answer (may be > n) */
+    nomad_job_version v[NOMAD_MAX_VERSIONS];
+} nomad_version_list;
+
+/* GET /v1/job/:id/versions. task (may be NULL) names the task whose image
+ * goes into each version. 404 (unknown job) is NOMAD_ERR_NOT_FOUND. */
+int nomad_job_versions(nomad_client *c, const char *job_id, const char *task, nomad_version_list *out);
+
+typedef struct nomad_plan_group {
+    char name[NOMAD_ID_LEN];
+    /* Annotations.DesiredTGUpdates */
+    uint64_t ignore, place, migrate, stop, in_place, destructive, canary, preemptions;
+    char diff_type[16];               /* Diff.TaskGroups[name].Type; "" when absent */
+} nomad_plan_group;
+
+typedef struct nomad_plan {
+    uint64_t job_modify_index;        /* feed to register's EnforceIndex */
+    uint64_t index;
+    char diff_type[16];               /* Diff.Type: None, Added, Deleted, Edited; "" without a Diff */
+    bool failed_tg_allocs;            /* some placements would fail */
+    char warnings[512];
+    size_t n_groups;
+    nomad_plan_group groups[NOMAD_MAX_GROUPS];
+} nomad_plan;
+
+/* POST /v1/job/:id/plan {"Job": job, "Diff": true}; the job's ID is the path.
+ * *plan_out (may be NULL) receives the whole plan answer (caller puts). */
+int nomad_job_plan(nomad_client *c, json_object *job, nomad_plan *out, json_object **plan_out);
+
+/* POST /v1/job/:id/revert {"JobID", "JobVersion"[, "EnforcePriorVersion"]}.
+ * With enforce_prior, Nomad refuses (HTTP 500, NOMAD_ERR_HTTP) unless the
+ * current version is prior_version. The answer is register-shaped. */
+int nomad_job_revert(nomad_client *c, const char *job_id, uint64_t version, bool enforce_prior,
+                     uint64_t prior_version, nomad_register_result *out);
+
+/* Answer of promote / fail / pause. */
+typedef struct nomad_deployment_update {
+    char eval_id[NOMAD_ID_LEN];       /* "" when no eval was created (pause) */
+    uint64_t eval_create_index;
+    uint64_t deployment_modify_index;
+    uint64_t index;
+    bool reverted;                    /* RevertedJobVersion was set */
+    uint64_t reverted_job_version;
+} nomad_deployment_update;
+
+/* POST /v1/deployment/promote/:id: {"DeploymentID", "All": true} when
+ * n_groups is 0, else {"DeploymentID", "Groups": [...]}. */
+int nomad_deployment_promote(nomad_client *c, const char *dep_id, const char *const *groups, size_t n_groups,
+                             nomad_deployment_update *out);
+/* POST /v1/deployment/fail/:id (no body needed; sends {"DeploymentID"}). */
+int nomad_deployment_fail(nomad_client *c, const char *dep_id, nomad_deployment_update *out);
+/* POST /v1/deployment/pause/:id {"DeploymentID", "Pause": pause}; pause=false resumes. */
+int nomad_deployment_pause(nomad_client *c, const char *dep_id, bool pause, nomad_deployment_update *out);
+
+#define NOMAD_MAX_TASKS 8
+#define NOMAD_MSG_LEN 256
+
+typedef struct nomad_task_summary {
+    char name[NOMAD_ID_LEN];
+    char state[16];                   /* pending, running, dead */
+    bool failed;
+    uint64_t restarts;
+    char last_type[48];               /* Type of the newest event ("" with no events) */
+    char last_message[NOMAD_MSG_LEN]; /* its DisplayMessage (or Message) */
+    /* The newest event that says why a task failed or restarted: Driver
+     * Failure (image pull), Terminated (exit / OOM), Setup Failure, Failed
+     * Validation, Failed Artifact Download, Task hook failed, Alloc Unhealthy
+     * (health checks), Sibling Task Failed, or any event with FailsTask. */
+    char reason_type[48];             /* "" when nothing failed */
+    char reason[NOMAD_MSG_LEN];       /* DisplayMessage, else the detail text (driver_error, ...) */
+    bool oom_killed;                  /* Details.oom_killed == "true" on the reason event */
+    int64_t exit_code;                /* of the reason event */
+} nomad_task_summary;
+
+typedef struct nomad_alloc {
+    char id[NOMAD_ID_LEN];
+    char task_group[NOMAD_ID_LEN];
+    char client_status[16];           /* pending, running, complete, failed, lost, unknown */
+    char desired_status[16];          /* run, stop, evict */
+    uint64_t job_version;
+    bool has_deployment_status;       /* DeploymentStatus present and not null */
+    bool healthy_set;                 /* DeploymentStatus.Healthy is true or false (not null) */
+    bool healthy;
+    bool canary;
+    uint64_t create_index, modify_index;
+    size_t n_tasks;                   /* tasks kept (the first NOMAD_MAX_TASKS in the answer) */
+    size_t n_tasks_total;
+    nomad_task_summary tasks[NOMAD_MAX_TASKS];
+} nomad_alloc;
+
+bool nomad_alloc_terminal(const nomad_alloc *a);   /* client complete / failed / lost, or desired stop / evict */
+
+/* GET /v1/deployment/allocations/:id into out[0..max). *n = stubs kept (the
+ * newest by CreateIndex when more came), *n_total = stubs in the answer.
+ * The array is the caller's (a nomad_alloc is about 4 KiB: use the heap). */
+int nomad_deployment_allocations(nomad_client *c, const char *dep_id, nomad_alloc *out, size_t max, size_t *n,
+                                 size_t *n_total);
+
+/* GET /v1/job/:id/deployments[?all=true] into out[0..max), newest
+ * (highest CreateIndex) first; Nomad's own order is not guaranteed. */
+int nomad_job_deployments(nomad_client *c, const char *job_id, bool all, nomad_deployment *out, size_t max,
+                          size_t *n, size_t *n_total);
+
+/* Fills groups[].healthy_canaries / unhealthy_canaries / canaries_counted of d
+ * from the deployment's allocations (allocs of other job versions and
+ * terminal ones are skipped). */
+void nomad_deployment_count_canaries(nomad_deployment *d, const nomad_alloc *allocs, size_t n);
+
+/* Builds "<prefix><escaped id><suffix>" (e.g. "/v1/deployment/", id, NULL)
+ * for nomad_async(); the ID is percent-encoded. NOMAD_ERR_INVALID when it
+ * does not fit or id is empty. */
+int nomad_path(char *out, size_t outlen, const char *prefix, const char *id, const char *suffix);
+
 /* --- pure functions: bytes in, structs out (fuzzed) --- */
 
 /* Strict JSON: the whole body must be one JSON value (no trailing bytes).
@@ -139,6 +298,20 @@ int nomad_decode_register(const char *body, size_t len, nomad_register_result *o
 int nomad_decode_eval(const char *body, size_t len, nomad_eval *out, char *err, size_t errlen);
 int nomad_decode_deployment(const char *body, size_t len, nomad_deployment *out, char *err, size_t errlen);
 int nomad_decode_deployment_obj(const json_object *o, nomad_deployment *out, char *err, size_t errlen);
+/* task may be NULL (no images). */
+int nomad_decode_job_versions(const char *body, size_t len, const char *task, nomad_version_list *out, char *err,
+                              size_t errlen);
+int nomad_decode_plan(const char *body, size_t len, nomad_plan *out, char *err, size_t errlen);
+int nomad_decode_plan_obj(const json_object *o, nomad_plan *out, char *err, size_t errlen);
+int nomad_decode_deployment_update(const char *body, size_t len, nomad_deployment_update *out, char *err,
+                                   size_t errlen);
+/* A JSON array of allocation stubs; keeps the newest max by CreateIndex
+ * (newest first). out may be NULL when max is 0 (validate / count only). */
+int nomad_decode_allocations(const char *body, size_t len, nomad_alloc *out, size_t max, size_t *n,
+                             size_t *n_total, char *err, size_t errlen);
+/* A JSON array of deployments; keeps the newest max by CreateIndex, newest first. */
+int nomad_decode_deployments(const char *body, size_t len, nomad_deployment *out, size_t max, size_t *n,
+                             size_t *n_total, char *err, size_t errlen);
 
 /* --- job patching (pure) --- */
 

@@ -15,20 +15,14 @@
 #include "clock.h"
 #include "log.h"
 #include "nomad.h"
+#include "policy.h"
 #include "queue.h"
+#include "run.h"
 #include "sched.h"
+#include "watch.h"
 
-#define WORKER_ACTOR "nomatron:worker"
 #define WORKER_BLOCK_MS 1000            /* XREADGROUP block: bounds how long a stop waits */
-#define WATCH_WAIT_MAX_MS 3000          /* blocking-query wait; bounds shutdown latency (and lease/3) */
 #define RECONCILE_BATCH 200             /* requests re-examined per reconciler pass */
-#define WATCH_DEADLINE_MS (60LL * 60 * 1000)
-#define NOMAD_RETRIES 4                 /* transient Nomad errors tolerated in a row while watching */
-
-/* What the worker does with a work entry once handled: acknowledge it, leave
- * it pending for a later delivery, or drop it because another worker now
- * owns the request (our lease was taken over). */
-enum outcome { ACK, RETRY, LOST };
 
 typedef struct worker {
     struct worker_pool *pool;
@@ -53,6 +47,7 @@ struct worker_pool {
     worker *w;
     pthread_t reconciler;
     bool reconciler_started;
+    watcher *watcher;                   /* follows registered deployments for all threads */
 };
 
 static bool stopping(const worker *w) { return atomic_load(&w->pool->stop); }
@@ -94,276 +89,56 @@ static void release_snapshot(worker *w) {
     w->cfg = NULL;
 }
 
-/* Blocking queries return at least every lease/3, so the claim is renewed in time. */
-static int watch_wait_ms(const worker *w) {
-    int64_t third = w->cfg->queue_lease_ms / 3;
-    return third < WATCH_WAIT_MAX_MS ? (int)third : WATCH_WAIT_MAX_MS;
-}
-
 static nomad_client *client_for(worker *w, const config_env *env) {
     size_t i = (size_t)(env - w->cfg->envs);
     if (!w->nomad[i]) w->nomad[i] = nomad_client_new(&env->nomad);
     return w->nomad[i];
 }
 
-/* ---- events ---- */
-
-static void publish(worker *w, const char *route, json_object *ev) {
-    const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    int rc = queue_event_publish(&w->q, route, text);
-    if (rc != QUEUE_OK)
-        nm_log(NM_LOG_WARN, "event not published", "route", route, "error", w->q.errstr, NULL);
-    json_object_put(ev);
-}
-
 static void add_str(json_object *o, const char *k, const char *v) {
     if (v && *v) json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* An event about a request; `detail` and counts are optional. */
-static json_object *request_event(const audit_request *r, const char *state, const char *phase, const char *reason,
-                                  const char *detail) {
-    json_object *ev = json_object_new_object();
-    add_str(ev, "type", "request");
-    json_object_object_add(ev, "req", json_object_new_int64(r->id));
-    add_str(ev, "state", state);
-    add_str(ev, "phase", phase);
-    add_str(ev, "reason", reason);
-    add_str(ev, "kind", r->kind);
-    add_str(ev, "job", r->job);
-    add_str(ev, "env", r->env);
-    add_str(ev, "version", r->version);
-    add_str(ev, "detail", detail);
-    return ev;
+static void publish(worker *w, const char *route, json_object *ev) {
+    const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (queue_event_publish(&w->q, route, text) != QUEUE_OK)
+        nm_log(NM_LOG_WARN, "event not published", "route", route, "error", w->q.errstr, NULL);
+    json_object_put(ev);
 }
 
-/* ---- request execution ---- */
-
-typedef struct run {
-    worker *w;
-    audit_request r;
-    char lease_key[200];                /* nomatron:lease:job:<env>:<job> */
-    char lease_value[160];              /* "<request id> <worker token>" */
-    int64_t renewed_at;                 /* monotonic ms of the last claim + lease renewal */
-    char state[AUDIT_STATE_LEN];        /* state as we last committed it */
-    char phase[AUDIT_STATE_LEN];
-    char req_ref[32];                   /* "D-12" */
-    char from_image[AUDIT_IMAGE_LEN];
-    char eval_id[NOMAD_ID_LEN];
-    char deployment_id[NOMAD_ID_LEN];
-    int64_t job_version;
-} run;
-
-/* Commits a transition and reports it. Returns an audit code. */
-static int step(run *x, const char *to_state, const char *phase, const char *reason, const char *action,
-                const char *detail) {
-    audit_transition t = {
-        .from_state = x->state, .to_state = to_state, .phase = phase, .reason = reason, .action = action,
-        .actor = WORKER_ACTOR, .outcome = to_state, .detail = detail,
-        .from_image = x->from_image[0] ? x->from_image : NULL,
-        .eval_id = x->eval_id[0] ? x->eval_id : NULL,
-        .deployment_id = x->deployment_id[0] ? x->deployment_id : NULL,
-        .nomad_job_version = x->job_version,
-    };
-    int rc = audit_request_transition(&x->w->db, x->r.id, &t);
-    if (rc != AUDIT_OK) {
-        nm_log(NM_LOG_ERROR, "cannot record transition", "req", x->req_ref, "to", to_state, "error",
-               x->w->db.errstr, NULL);
-        if (rc == AUDIT_ERR_CONNECT) x->w->db_up = false;
-        return rc;
-    }
-    snprintf(x->state, sizeof(x->state), "%s", to_state);
-    snprintf(x->phase, sizeof(x->phase), "%s", phase ? phase : "");
-    nm_log(NM_LOG_INFO, action, "req", x->req_ref, "job", x->r.job, "env", x->r.env, "actor", x->r.actor, "state",
-           to_state, "phase", phase && *phase ? phase : NULL, "reason", reason && *reason ? reason : NULL, NULL);
-    json_object *ev = request_event(&x->r, to_state, phase, reason, detail);
-    if (x->job_version >= 0) json_object_object_add(ev, "job_version", json_object_new_int64(x->job_version));
-    publish(x->w, x->r.route, ev);
-    return AUDIT_OK;
-}
-
-/* Ends the request. If even that cannot be recorded (PostgreSQL gone), the
- * entry is not acknowledged and another attempt will see its state. */
-static enum outcome finish(run *x, const char *to_state, const char *reason, const char *detail) {
-    char action[48];
-    snprintf(action, sizeof(action), "%s.%s", x->r.kind, to_state);
-    return step(x, to_state, "", reason, action, detail) == AUDIT_OK ? ACK : RETRY;
-}
+/* ---- request execution: claim, register, hand to the watcher ---- */
 
 static enum outcome fail_nomad(run *x, const char *what, nomad_client *c) {
     char detail[AUDIT_DETAIL_LEN];
     snprintf(detail, sizeof(detail), "%s: %s", what, nomad_client_errstr(c));
-    return finish(x, "failed", "nomad_error", detail);
+    return run_finish(x, "failed", "nomad_error", detail);
 }
 
-static void describe_groups(const nomad_deployment *d, char *out, size_t outlen) {
-    int64_t healthy = 0, desired = 0, placed = 0, unhealthy = 0;
-    for (size_t i = 0; i < d->n_groups; i++) {
-        healthy += d->groups[i].healthy_allocs;
-        desired += d->groups[i].desired_total;
-        placed += d->groups[i].placed_allocs;
-        unhealthy += d->groups[i].unhealthy_allocs;
+/* --canary N: every task group's Update.Canary (an Update block is created
+ * when the group has none). N = 0 turns canaries off for this deploy. */
+static int set_canary(json_object *job, int n, char *err, size_t errlen) {
+    json_object *groups;
+    if (!json_object_object_get_ex(job, "TaskGroups", &groups) || !json_object_is_type(groups, json_type_array)) {
+        snprintf(err, errlen, "the job has no task groups");
+        return NOMAD_ERR_INVALID;
     }
-    snprintf(out, outlen, "%" PRId64 "/%" PRId64 " healthy, %" PRId64 " placed, %" PRId64 " unhealthy", healthy,
-             desired, placed, unhealthy);
-}
-
-static bool awaiting_promotion(const nomad_deployment *d) {
-    for (size_t i = 0; i < d->n_groups; i++)
-        if (d->groups[i].desired_canaries > 0 && !d->groups[i].promoted) return true;
-    return false;
-}
-
-/* Renews the work claim and the job lease every lease/3. False when either
- * now belongs to another worker: then this one must stop touching the
- * request. A Redis outage is not a loss: PostgreSQL's state guards every
- * commit, and the lease is renewed again when Redis answers. */
-static bool keepalive(run *x, bool force) {
-    worker *w = x->w;
-    int64_t now = nm_mono_ms();
-    if (!force && now - x->renewed_at < w->cfg->queue_lease_ms / 3) return true;
-    int rc = queue_work_touch(&w->q, w->consumer, w->item->entry_id);
-    if (rc == QUEUE_OK) rc = queue_lease_renew(&w->q, x->lease_key, x->lease_value, (int)w->cfg->queue_lease_ms);
-    if (rc == QUEUE_ERR_EMPTY) {
-        nm_log(NM_LOG_WARN, "lease lost; another worker has the request", "req", x->req_ref, NULL);
-        return false;
-    }
-    if (rc == QUEUE_OK) x->renewed_at = now;
-    return true;
-}
-
-/* Follows the evaluation to its end; fills x->deployment_id. */
-static enum outcome follow_eval(run *x, nomad_client *c, bool *done) {
-    uint64_t index = 0;
-    int errors = 0;
-    int64_t deadline = nm_mono_ms() + WATCH_DEADLINE_MS;
-    nomad_eval ev;
-    *done = false;
-    for (;;) {
-        if (stopping(x->w)) return RETRY;
-        if (!keepalive(x, false)) return LOST;
-        if (nm_mono_ms() > deadline) return finish(x, "failed", "timeout", "evaluation did not finish in time");
-        uint64_t next = 0;
-        int rc = nomad_eval_get(c, x->eval_id, index, watch_wait_ms(x->w), &ev, &next);
-        if (rc != NOMAD_OK) {
-            if (++errors > NOMAD_RETRIES || rc == NOMAD_ERR_NOT_FOUND || rc == NOMAD_ERR_FORBIDDEN)
-                return fail_nomad(x, "reading the evaluation", c);
-            nap(x->w, 1000 << (errors - 1));
-            continue;
+    for (size_t i = 0; i < json_object_array_length(groups); i++) {
+        json_object *g = json_object_array_get_idx(groups, i), *u = NULL;
+        if (!json_object_is_type(g, json_type_object)) continue;
+        if (!json_object_object_get_ex(g, "Update", &u) || !json_object_is_type(u, json_type_object)) {
+            u = json_object_new_object();
+            json_object_object_add(g, "Update", u);
         }
-        errors = 0;
-        index = next < index ? 0 : next;
-        if (nomad_eval_terminal(&ev)) break;
+        json_object_object_add(u, "Canary", json_object_new_int(n));
     }
-    if (strcmp(ev.status, "complete") != 0) {
-        char detail[AUDIT_DETAIL_LEN];
-        snprintf(detail, sizeof(detail), "evaluation %s: %s", ev.status, ev.status_description);
-        return finish(x, "failed", "nomad_error", detail);
-    }
-    if (ev.failed_tg_allocs) {
-        json_object *e = request_event(&x->r, x->state, x->phase, NULL,
-                                       "some allocations could not be placed; Nomad keeps trying");
-        publish(x->w, x->r.route, e);
-    }
-    if (!ev.deployment_id[0]) {
-        *done = true;
-        return finish(x, "succeeded", "", "registered; Nomad started no deployment (nothing to roll out)");
-    }
-    snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", ev.deployment_id);
-    return ACK;
+    return NOMAD_OK;
 }
 
-static enum outcome follow_deployment(run *x, nomad_client *c) {
-    uint64_t index = 0;
-    int errors = 0;
-    int64_t deadline = nm_mono_ms() + WATCH_DEADLINE_MS;
-    char last_counts[128] = "";
-    nomad_deployment d;
-    for (;;) {
-        if (stopping(x->w)) return RETRY;
-        if (!keepalive(x, false)) return LOST;
-        if (nm_mono_ms() > deadline) return finish(x, "failed", "timeout", "deployment did not finish in time");
-        uint64_t next = 0;
-        int rc = nomad_deployment_get(c, x->deployment_id, index, watch_wait_ms(x->w), &d, &next);
-        if (rc != NOMAD_OK) {
-            if (++errors > NOMAD_RETRIES || rc == NOMAD_ERR_NOT_FOUND || rc == NOMAD_ERR_FORBIDDEN)
-                return fail_nomad(x, "reading the deployment", c);
-            nap(x->w, 1000 << (errors - 1));
-            continue;
-        }
-        errors = 0;
-        index = next < index ? 0 : next;
-
-        char counts[128];
-        describe_groups(&d, counts, sizeof(counts));
-        if (strcmp(d.status, "successful") == 0) return finish(x, "succeeded", "", counts);
-        if (strcmp(d.status, "failed") == 0) {
-            const char *reason = strstr(d.status_description, "progress deadline") ? "deadline" : "unhealthy";
-            char detail[AUDIT_DETAIL_LEN];
-            snprintf(detail, sizeof(detail), "%s (%s)", d.status_description, counts);
-            return finish(x, "failed", reason, detail);
-        }
-        if (strcmp(d.status, "cancelled") == 0) return finish(x, "failed", "superseded", d.status_description);
-
-        const char *phase = strcmp(d.status, "paused") == 0 ? "paused"
-                            : awaiting_promotion(&d)        ? "awaiting_promotion"
-                                                            : "rolling";
-        if (strcmp(phase, x->phase) != 0) {
-            char action[48];
-            snprintf(action, sizeof(action), "%s.%s", x->r.kind, phase);
-            if (step(x, "running", phase, NULL, action, d.status_description) != AUDIT_OK) return RETRY;
-        } else if (strcmp(counts, last_counts) != 0) {
-            /* Progress within a phase goes to chat only; the audit trail records state changes. */
-            json_object *e = request_event(&x->r, "running", phase, NULL, counts);
-            json_object_object_add(e, "job_version", json_object_new_int64(x->job_version));
-            publish(x->w, x->r.route, e);
-        }
-        snprintf(last_counts, sizeof(last_counts), "%s", counts);
-    }
-}
-
-/* Finds the deployment of the job version we registered, when the
- * evaluation that created it is unknown (its ID was lost with an answer, or
- * a worker died before recording it). The scheduler may not have created it
- * yet: ask a few times. */
-static enum outcome find_deployment(run *x, nomad_client *c, const char *nomad_job) {
-    for (int attempt = 0; attempt < 10; attempt++) {
-        if (stopping(x->w)) return RETRY;
-        if (!keepalive(x, false)) return LOST;
-        nomad_deployment d;
-        bool found = false;
-        int rc = nomad_job_latest_deployment(c, nomad_job, &d, &found);
-        if (rc != NOMAD_OK && rc != NOMAD_ERR_CONNECT && rc != NOMAD_ERR_TIMEOUT)
-            return fail_nomad(x, "reading the job's deployment", c);
-        if (rc == NOMAD_OK && found && (int64_t)d.job_version == x->job_version) {
-            snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", d.id);
-            return ACK;
-        }
-        nap(x->w, 1000);
-    }
-    return finish(x, "succeeded", "", "registered; Nomad started no deployment for this version");
-}
-
-/* From "the job is registered with our stamp" to the end of its deployment. */
-static enum outcome follow(run *x, nomad_client *c, const char *nomad_job) {
-    if (x->eval_id[0] && !x->deployment_id[0]) {
-        bool done;
-        enum outcome o = follow_eval(x, c, &done);
-        if (done || o != ACK || strcmp(x->state, "running") != 0) return o;
-    }
-    if (!x->deployment_id[0]) {
-        enum outcome o = find_deployment(x, c, nomad_job);
-        if (o != ACK || strcmp(x->state, "running") != 0) return o;
-    }
-    return follow_deployment(x, c);
-}
-
-/* Reads the job; true with *info set if it carries this request's stamp. */
-static int read_stamp(run *x, nomad_client *c, const char *nomad_job, json_object **job_out, nomad_job_info *info,
-                      bool *ours) {
+/* Reads the job; *ours tells whether it carries this request's stamp. */
+static int read_stamp(run *x, nomad_client *c, json_object **job_out, nomad_job_info *info, bool *ours) {
     json_object *job = NULL;
     *ours = false;
-    int rc = nomad_job_get(c, nomad_job, &job, info);
+    int rc = nomad_job_get(c, x->job->nomad_job, &job, info);
     if (rc != NOMAD_OK) return rc;
     json_object *meta = NULL, *stamp = NULL;
     *ours = json_object_object_get_ex(job, "Meta", &meta) && json_object_is_type(meta, json_type_object) &&
@@ -377,16 +152,16 @@ static int read_stamp(run *x, nomad_client *c, const char *nomad_job, json_objec
 /* Registers the new image (state running/registering), or, when the job
  * already carries our stamp, recognises the register as done: a worker that
  * died after registering must not register again. */
-static enum outcome register_or_recognise(run *x, nomad_client *c, const config_env *env, const config_job *job) {
+static enum outcome register_or_recognise(run *x, nomad_client *c) {
     json_object *jobj = NULL;
     nomad_job_info info;
     bool ours;
-    int rc = read_stamp(x, c, job->nomad_job, &jobj, &info, &ours);
+    int rc = read_stamp(x, c, &jobj, &info, &ours);
     if (rc == NOMAD_ERR_NOT_FOUND) {
         char detail[AUDIT_DETAIL_LEN];
-        snprintf(detail, sizeof(detail), "job %s does not exist in Nomad (namespace %s)", job->nomad_job,
-                 env->nomad.namespace);
-        return finish(x, "failed", "nomad_error", detail);
+        snprintf(detail, sizeof(detail), "job %s does not exist in Nomad (namespace %s); nomatron changes the "
+                 "image of a job that is already there", x->job->nomad_job, x->env->nomad.namespace);
+        return run_finish(x, "failed", "nomad_error", detail);
     }
     if (rc != NOMAD_OK) return fail_nomad(x, "reading the job", c);
 
@@ -395,30 +170,31 @@ static enum outcome register_or_recognise(run *x, nomad_client *c, const config_
         nm_log(NM_LOG_INFO, "register found done; not repeating it", "req", x->req_ref, NULL);
         x->job_version = (int64_t)info.version;
     } else {
-        const char *cur = nomad_job_task_image(jobj, job->tasks.v[0]);
+        const char *cur = nomad_job_task_image(jobj, x->job->tasks.v[0]);
         snprintf(x->from_image, sizeof(x->from_image), "%s", cur ? cur : "");
-        char err[256];
-        if (nomad_job_set_image(jobj, &job->tasks, x->r.to_image, err, sizeof(err)) != NOMAD_OK ||
+        char err[256] = "";
+        if (nomad_job_set_image(jobj, &x->job->tasks, x->r.to_image, err, sizeof(err)) != NOMAD_OK ||
             nomad_job_set_meta(jobj, "nomatron.request_id", x->req_ref) != NOMAD_OK ||
-            nomad_job_set_meta(jobj, "nomatron.requested_by", x->r.actor) != NOMAD_OK) {
+            nomad_job_set_meta(jobj, "nomatron.requested_by", x->r.actor) != NOMAD_OK ||
+            (x->r.canary >= 0 && set_canary(jobj, x->r.canary, err, sizeof(err)) != NOMAD_OK)) {
             json_object_put(jobj);
-            return finish(x, "failed", "nomad_error", err);
+            return run_finish(x, "failed", "nomad_error", err[0] ? err : "cannot edit the job");
         }
         /* The fence: only the lease holder registers. */
-        if (!keepalive(x, true)) {
+        if (!run_keepalive(x, true)) {
             json_object_put(jobj);
             return LOST;
         }
         rc = nomad_job_register(c, jobj, true, info.job_modify_index, &reg);
         if (rc == NOMAD_ERR_CONFLICT) {
             json_object_put(jobj);
-            return finish(x, "failed", "conflict", "the job changed in Nomad after it was read; request again");
+            return run_finish(x, "failed", "conflict", "the job changed in Nomad after it was read; request again");
         }
         if (rc == NOMAD_ERR_CONNECT || rc == NOMAD_ERR_TIMEOUT || rc == NOMAD_ERR_HTTP) {
             /* The answer is lost, not necessarily the register: the stamp tells. */
             bool done = false;
             nomad_job_info again;
-            if (read_stamp(x, c, job->nomad_job, NULL, &again, &done) != NOMAD_OK || !done) {
+            if (read_stamp(x, c, NULL, &again, &done) != NOMAD_OK || !done) {
                 json_object_put(jobj);
                 return fail_nomad(x, "registering the job", c);
             }
@@ -428,7 +204,7 @@ static enum outcome register_or_recognise(run *x, nomad_client *c, const config_
             return fail_nomad(x, "registering the job", c);
         }
         nomad_job_info after;
-        if (nomad_job_get(c, job->nomad_job, NULL, &after) != NOMAD_OK) {
+        if (nomad_job_get(c, x->job->nomad_job, NULL, &after) != NOMAD_OK) {
             json_object_put(jobj);
             return fail_nomad(x, "reading the job", c);
         }
@@ -436,42 +212,119 @@ static enum outcome register_or_recognise(run *x, nomad_client *c, const config_
     }
     json_object_put(jobj);
     snprintf(x->eval_id, sizeof(x->eval_id), "%s", reg.eval_id);
-    if (step(x, "running", "rolling", NULL, "deploy.registered", reg.warnings[0] ? reg.warnings : NULL) != AUDIT_OK)
+    if (run_step(x, "running", "rolling", NULL, "deploy.registered", reg.warnings[0] ? reg.warnings : NULL) !=
+        AUDIT_OK)
         return RETRY;
     return ACK;
 }
 
-static enum outcome run_deploy(run *x) {
-    worker *w = x->w;
-    const config *cfg = w->cfg;
-    const config_env *env = config_find_env(cfg, x->r.env);
-    const config_job *job = config_find_job(cfg, x->r.job);
-    if (!env || !job) return finish(x, "failed", "nomad_error", "environment or job is no longer configured");
-    nomad_client *c = client_for(w, env);
+/* A deploy: start it (queued) or resume it (running, its worker gone), then
+ * hand the watch over. */
+static enum outcome run_deploy(worker *w, run *x) {
+    if (!x->env || !x->job) return run_finish(x, "failed", "nomad_error", "environment or job is no longer configured");
+    nomad_client *c = client_for(w, x->env);
     if (!c) return RETRY;
-
     if (strcmp(x->state, "queued") == 0) {
-        if (step(x, "running", "registering", NULL, "deploy.started", NULL) != AUDIT_OK)
+        if (run_step(x, "running", "registering", NULL, "deploy.started", NULL) != AUDIT_OK)
             return w->db_up ? ACK : RETRY;   /* state conflict: someone else has it */
     } else {
         nm_log(NM_LOG_INFO, "resuming a request whose worker stopped", "req", x->req_ref, "phase", x->phase, NULL);
     }
     if (strcmp(x->phase, "registering") == 0) {
-        enum outcome o = register_or_recognise(x, c, env, job);
+        enum outcome o = register_or_recognise(x, c);
         if (o != ACK || strcmp(x->state, "running") != 0) return o;
     }
-    return follow(x, c, job->nomad_job);
+    return HANDED;
 }
 
-/* After a request of (env, job) ends, the next queued one of the same job
- * is put on the stream (it was acknowledged while it waited). */
-static void wake_next(worker *w, const audit_request *r) {
-    int64_t next = 0;
-    if (audit_sched_head(&w->db, r->env, r->job, &next) != AUDIT_OK || next <= 0) return;
-    char id[24];
-    snprintf(id, sizeof(id), "%lld", (long long)next);
-    if (queue_work_add(&w->q, "request", id) != QUEUE_OK)
-        nm_log(NM_LOG_WARN, "next request not queued; the reconciler will", "req", id, "error", w->q.errstr, NULL);
+/* rollback JOB in ENV [to VERSION | to #N] (SPEC §5): Nomad's revert to the
+ * newest stable job version running that tag, or to version N, or by
+ * default to the previous stable version. EnforcePriorVersion is the fence:
+ * a revert repeated after the first one landed is refused by Nomad. */
+static enum outcome revert_or_recognise(run *x, nomad_client *c) {
+    const char *task = x->job->tasks.v[0];
+    nomad_version_list *vl = calloc(1, sizeof(*vl));
+    if (!vl) return RETRY;
+    int rc = nomad_job_versions(c, x->job->nomad_job, task, vl);
+    if (rc != NOMAD_OK || vl->n == 0) {
+        free(vl);
+        if (rc == NOMAD_ERR_NOT_FOUND || rc == NOMAD_OK) {
+            char detail[AUDIT_DETAIL_LEN];
+            snprintf(detail, sizeof(detail), "job %s does not exist in Nomad (namespace %s): nothing to roll back",
+                     x->job->nomad_job, x->env->nomad.namespace);
+            return run_finish(x, "failed", "nomad_error", detail);
+        }
+        return fail_nomad(x, "reading the job's versions", c);
+    }
+    const nomad_job_version *cur = &vl->v[0], *target = NULL;
+    if (x->job_version >= 0 && (int64_t)cur->version != x->job_version) {
+        /* Resumed after the revert landed (the version moved on since we recorded it). */
+        x->job_version = (int64_t)cur->version;
+        free(vl);
+        return run_step(x, "running", "rolling", NULL, "rollback.registered", "revert found done") == AUDIT_OK
+                   ? ACK
+                   : RETRY;
+    }
+    const char *want = x->r.version;   /* "#N", a tag, or "" */
+    char detail[AUDIT_DETAIL_LEN];
+    for (size_t i = 1; i < vl->n && !target; i++) {
+        const nomad_job_version *v = &vl->v[i];
+        if (want[0] == '#') {
+            if ((int64_t)v->version == strtoll(want + 1, NULL, 10)) target = v;
+        } else if (want[0]) {
+            size_t il = strlen(v->image), tl = strlen(want);
+            if (v->stable && il > tl && v->image[il - tl - 1] == ':' && strcmp(v->image + il - tl, want) == 0)
+                target = v;
+        } else if (v->stable) {
+            target = v;
+        }
+    }
+    if (!target) {
+        if (want[0] == '#' && strtoll(want + 1, NULL, 10) == (long long)cur->version)
+            snprintf(detail, sizeof(detail), "job version %s is the one running now", want + 1);
+        else if (want[0] == '#')
+            snprintf(detail, sizeof(detail), "job version %s is not among the %zu versions Nomad keeps", want + 1,
+                     vl->n_total);
+        else if (want[0])
+            snprintf(detail, sizeof(detail), "no earlier stable job version runs tag %s", want);
+        else
+            snprintf(detail, sizeof(detail), "there is no earlier stable job version to roll back to");
+        free(vl);
+        return run_finish(x, "failed", "nomad_error", detail);
+    }
+    snprintf(x->from_image, sizeof(x->from_image), "%s", cur->image);
+    snprintf(detail, sizeof(detail), "reverting from job version %llu (%s) to %llu (%s)",
+             (unsigned long long)cur->version, cur->image, (unsigned long long)target->version, target->image);
+    uint64_t prior = cur->version, to = target->version;
+    free(vl);
+    if (!run_keepalive(x, true)) return LOST;
+    nomad_register_result reg = {0};
+    rc = nomad_job_revert(c, x->job->nomad_job, to, true, prior, &reg);
+    if (rc != NOMAD_OK) return fail_nomad(x, "reverting the job", c);
+    nomad_job_info after;
+    if (nomad_job_get(c, x->job->nomad_job, NULL, &after) != NOMAD_OK) return fail_nomad(x, "reading the job", c);
+    x->job_version = (int64_t)after.version;
+    snprintf(x->eval_id, sizeof(x->eval_id), "%s", reg.eval_id);
+    return run_step(x, "running", "rolling", NULL, "rollback.registered", detail) == AUDIT_OK ? ACK : RETRY;
+}
+
+static enum outcome run_rollback(worker *w, run *x) {
+    if (!x->env || !x->job) return run_finish(x, "failed", "nomad_error", "environment or job is no longer configured");
+    nomad_client *c = client_for(w, x->env);
+    if (!c) return RETRY;
+    if (strcmp(x->state, "queued") == 0) {
+        /* The version running now is recorded first: after a crash it tells whether the revert landed. */
+        nomad_job_info info;
+        int rc = nomad_job_get(c, x->job->nomad_job, NULL, &info);
+        if (rc == NOMAD_OK) x->job_version = (int64_t)info.version;
+        if (run_step(x, "running", "registering", NULL, "rollback.started", NULL) != AUDIT_OK)
+            return w->db_up ? ACK : RETRY;
+    }
+    if (strcmp(x->phase, "registering") == 0) {
+        enum outcome o = revert_or_recognise(x, c);
+        if (o != ACK || strcmp(x->state, "running") != 0) return o;
+    }
+    return HANDED;
 }
 
 static enum outcome handle_request(worker *w, const char *id) {
@@ -481,61 +334,79 @@ static enum outcome handle_request(worker *w, const char *id) {
         nm_log(NM_LOG_WARN, "work entry with a malformed request id skipped", "id", id, NULL);
         return ACK;
     }
-    run x = {.w = w, .job_version = -1};
-    snprintf(x.req_ref, sizeof(x.req_ref), "D-%lld", rid);
-    int rc = audit_request_get(&w->db, rid, &x.r);
-    if (rc == AUDIT_ERR_NOT_FOUND) {
-        nm_log(NM_LOG_WARN, "work entry for an unknown request skipped", "req", x.req_ref, NULL);
-        return ACK;
-    }
+    run *x = run_new();
+    if (!x) return RETRY;
+    x->db = &w->db;
+    x->q = &w->q;
+    x->db_up = &w->db_up;
+    snprintf(x->req_ref, sizeof(x->req_ref), "D-%lld", rid);
+    int rc = audit_request_get(&w->db, rid, &x->r);
     if (rc != AUDIT_OK) {
-        w->db_up = false;
-        return RETRY;
+        if (rc == AUDIT_ERR_NOT_FOUND) nm_log(NM_LOG_WARN, "work entry for an unknown request skipped", "req", x->req_ref, NULL);
+        else w->db_up = false;
+        run_free(x);
+        return rc == AUDIT_ERR_NOT_FOUND ? ACK : RETRY;
     }
     /* Duplicate deliveries are harmless: only a queued request starts, and a
      * running one is resumed only by whoever gets its job's lease. */
-    if (strcmp(x.r.state, "queued") != 0 && strcmp(x.r.state, "running") != 0) {
-        nm_log(NM_LOG_INFO, "request already ended; nothing to do", "req", x.req_ref, "state", x.r.state, NULL);
+    if (strcmp(x->r.state, "queued") != 0 && strcmp(x->r.state, "running") != 0) {
+        nm_log(NM_LOG_INFO, "request already ended; nothing to do", "req", x->req_ref, "state", x->r.state, NULL);
+        run_free(x);
         return ACK;
     }
     /* One request per (environment, job) at a time, oldest first. A younger
-     * one is acknowledged and stays queued in PostgreSQL; wake_next() or the
-     * reconciler puts it back when its turn comes. */
+     * one is acknowledged and stays queued in PostgreSQL; run_wake_next() or
+     * the reconciler puts it back when its turn comes. */
     int64_t head = 0;
-    if (audit_sched_head(&w->db, x.r.env, x.r.job, &head) != AUDIT_OK) {
+    if (audit_sched_head(&w->db, x->r.env, x->r.job, &head) != AUDIT_OK) {
         w->db_up = false;
+        run_free(x);
         return RETRY;
     }
     if (head != rid) {
         char h[24];
         snprintf(h, sizeof(h), "D-%lld", (long long)head);
-        nm_log(NM_LOG_INFO, "request waits for the job's earlier request", "req", x.req_ref, "after", h, NULL);
+        nm_log(NM_LOG_INFO, "request waits for the job's earlier request", "req", x->req_ref, "after", h, NULL);
+        run_free(x);
         return ACK;
     }
-    snprintf(x.lease_key, sizeof(x.lease_key), "nomatron:lease:job:%s:%s", x.r.env, x.r.job);
-    snprintf(x.lease_value, sizeof(x.lease_value), "%lld %s", rid, w->token);
+    x->cfg = config_ref(w->cfg);
+    x->env = config_find_env(x->cfg, x->r.env);
+    x->job = config_find_job(x->cfg, x->r.job);
+    x->lease_ms = w->cfg->queue_lease_ms;
+    snprintf(x->entry_id, sizeof(x->entry_id), "%s", w->item->entry_id);
+    snprintf(x->consumer, sizeof(x->consumer), "%s", w->consumer);
+    snprintf(x->lease_key, sizeof(x->lease_key), "nomatron:lease:job:%s:%s", x->r.env, x->r.job);
+    snprintf(x->lease_value, sizeof(x->lease_value), "%lld %s", rid, w->token);
     char holder[160] = "";
-    rc = queue_lease_acquire(&w->q, x.lease_key, x.lease_value, (int)w->cfg->queue_lease_ms, holder, sizeof(holder));
-    if (rc == QUEUE_ERR_EMPTY) {
-        nm_log(NM_LOG_INFO, "job is held by another worker", "req", x.req_ref, "holder", holder, NULL);
-        return ACK;   /* a live worker has it; if it dies, its lease expires and the reconciler re-adds it */
+    rc = queue_lease_acquire(&w->q, x->lease_key, x->lease_value, (int)x->lease_ms, holder, sizeof(holder));
+    if (rc != QUEUE_OK) {
+        if (rc == QUEUE_ERR_EMPTY) nm_log(NM_LOG_INFO, "job is held by another worker", "req", x->req_ref, "holder", holder, NULL);
+        run_free(x);
+        /* A live worker has it (if it dies, its lease expires and the reconciler re-adds the request). */
+        return rc == QUEUE_ERR_EMPTY ? ACK : RETRY;
     }
-    if (rc != QUEUE_OK) return RETRY;
-    x.renewed_at = nm_mono_ms();
+    x->renewed_at = nm_mono_ms();
+    snprintf(x->state, sizeof(x->state), "%s", x->r.state);
+    snprintf(x->phase, sizeof(x->phase), "%s", x->r.phase);
+    snprintf(x->from_image, sizeof(x->from_image), "%s", x->r.from_image);
+    snprintf(x->eval_id, sizeof(x->eval_id), "%s", x->r.eval_id);
+    snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", x->r.deployment_id);
+    x->job_version = x->r.nomad_job_version;
 
-    snprintf(x.state, sizeof(x.state), "%s", x.r.state);
-    snprintf(x.phase, sizeof(x.phase), "%s", x.r.phase);
-    snprintf(x.from_image, sizeof(x.from_image), "%s", x.r.from_image);
-    snprintf(x.eval_id, sizeof(x.eval_id), "%s", x.r.eval_id);
-    snprintf(x.deployment_id, sizeof(x.deployment_id), "%s", x.r.deployment_id);
-    x.job_version = x.r.nomad_job_version;
-
-    enum outcome o = strcmp(x.r.kind, "deploy") == 0 ? run_deploy(&x)
-                                                      : finish(&x, "failed", "nomad_error", "unsupported request kind");
-    if (o == LOST) return LOST;
-    /* Ended, or handed back (stopping, PostgreSQL gone): either way the job is free for the next holder. */
-    queue_lease_release(&w->q, x.lease_key, x.lease_value);
-    if (o == ACK && strcmp(x.state, "running") != 0) wake_next(w, &x.r);
+    enum outcome o = strcmp(x->r.kind, "deploy") == 0     ? run_deploy(w, x)
+                     : strcmp(x->r.kind, "rollback") == 0 ? run_rollback(w, x)
+                                                          : run_finish(x, "failed", "nomad_error", "unsupported request kind");
+    if (o == HANDED) {
+        watcher_hand(w->pool->watcher, x);   /* it acknowledges the entry when the request ends */
+        return HANDED;
+    }
+    if (o != LOST) {
+        /* Ended, or handed back (stopping, PostgreSQL gone): either way the job is free. */
+        run_release(x);
+        if (o == ACK && strcmp(x->state, "running") != 0) run_wake_next(x);
+    }
+    run_free(x);
     return o;
 }
 
@@ -574,11 +445,99 @@ static void status_for_env(worker *w, const config_env *env, const config_job *j
         add_str(dep, "status", d.status);
         add_str(dep, "description", d.status_description);
         json_object_object_add(dep, "job_version", json_object_new_int64((int64_t)d.job_version));
-        char counts[128];
-        describe_groups(&d, counts, sizeof(counts));
+        char counts[192];
+        run_describe_groups(&d, counts, sizeof(counts));
         add_str(dep, "counts", counts);
         json_object_object_add(out, "deployment", dep);
     }
+}
+
+/* canary promote|fail, pause, resume: act on the deployment of the job's
+ * running request, after checking it is still that request's and still
+ * active (never "the latest deployment" blindly). Audited as an event of
+ * the request, with the person who asked as its actor. Returns ok; message
+ * says what happened or why not. */
+static bool act_on_deployment(worker *w, const char *action, const config_env *env, const config_job *job,
+                              const char *actor, const char *person, char *msg, size_t msglen) {
+    /* Who may: the environment's approvers, or the requester where no approval is needed. */
+    int64_t id = 0;
+    audit_request r;
+    if (audit_sched_head(&w->db, env->name, job->name, &id) != AUDIT_OK) {
+        w->db_up = false;
+        snprintf(msg, msglen, "PostgreSQL is unavailable; nothing was done");
+        return false;
+    }
+    if (id <= 0 || audit_request_get(&w->db, id, &r) != AUDIT_OK || strcmp(r.state, "running") != 0) {
+        snprintf(msg, msglen, "no request of %s is running in %s", job->name, env->name);
+        return false;
+    }
+    bool same_person = strcmp(r.actor, actor) == 0 || (person && *person && strcmp(r.person, person) == 0);
+    if (!policy_may_approve(w->cfg, env, actor) && !(env->approvals == 0 && same_person)) {
+        snprintf(msg, msglen, "only the approvers of %s%s may do that (rule: running-deployment actions)", env->name,
+                 env->approvals == 0 ? " or the requester" : "");
+        return false;
+    }
+    nomad_client *c = client_for(w, env);
+    if (!c) {
+        snprintf(msg, msglen, "out of memory");
+        return false;
+    }
+    if (!r.deployment_id[0]) {
+        /* Not recorded yet (the watcher is a step behind): the job's latest deployment, if it is of the version
+         * this request registered — never just any deployment. */
+        nomad_deployment latest;
+        bool found = false;
+        if (r.nomad_job_version >= 0 && nomad_job_latest_deployment(c, job->nomad_job, &latest, &found) == NOMAD_OK &&
+            found && (int64_t)latest.job_version == r.nomad_job_version)
+            snprintf(r.deployment_id, sizeof(r.deployment_id), "%s", latest.id);
+        if (!r.deployment_id[0]) {
+            snprintf(msg, msglen, "D-%lld has no deployment yet; try again in a moment", (long long)id);
+            return false;
+        }
+    }
+    nomad_deployment d;
+    if (nomad_deployment_get(c, r.deployment_id, 0, 0, &d, NULL) != NOMAD_OK) {
+        snprintf(msg, msglen, "reading deployment %.8s: %s", r.deployment_id, nomad_client_errstr(c));
+        return false;
+    }
+    bool resume = strcmp(action, "resume") == 0;
+    const char *need = resume ? "paused" : "running";
+    if (strcmp(d.status, need) != 0) {
+        snprintf(msg, msglen, "deployment %.8s of D-%lld is %s, not %s; nothing was done", d.id, (long long)id,
+                 d.status, need);
+        return false;
+    }
+    if (strcmp(action, "canary_promote") == 0 && !run_awaiting_promotion(&d)) {
+        snprintf(msg, msglen, "deployment %.8s of D-%lld has no canaries waiting for promotion", d.id, (long long)id);
+        return false;
+    }
+    nomad_deployment_update up;
+    int rc = strcmp(action, "canary_promote") == 0 ? nomad_deployment_promote(c, d.id, NULL, 0, &up)
+             : strcmp(action, "canary_fail") == 0  ? nomad_deployment_fail(c, d.id, &up)
+                                                   : nomad_deployment_pause(c, d.id, !resume, &up);
+    if (rc != NOMAD_OK) {
+        snprintf(msg, msglen, "Nomad refused: %s", nomad_client_errstr(c));
+        return false;
+    }
+    static const struct { const char *action, *audit, *said; } words[] = {
+        {"canary_promote", "deploy.canary_promoted", "canaries promoted"},
+        {"canary_fail", "deploy.canary_failed", "deployment failed on request"},
+        {"pause", "deploy.pause_requested", "deployment paused"},
+        {"resume", "deploy.resume_requested", "deployment resumed"},
+    };
+    size_t k = 0;
+    while (k < 3 && strcmp(words[k].action, action) != 0) k++;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s (deployment %s)", words[k].said, d.id);
+    audit_transition t = {.from_state = "running", .to_state = "running", .action = words[k].audit, .actor = actor,
+                          .person = person, .outcome = words[k].said, .detail = detail, .nomad_job_version = -1};
+    char ref[24];
+    snprintf(ref, sizeof(ref), "D-%lld", (long long)id);
+    if (audit_request_transition(&w->db, id, &t) != AUDIT_OK)
+        nm_log(NM_LOG_ERROR, "action done in Nomad but not audited", "req", ref, "error", w->db.errstr, NULL);
+    nm_log(NM_LOG_INFO, words[k].audit, "req", ref, "job", job->name, "env", env->name, "actor", actor, NULL);
+    snprintf(msg, msglen, "%s for D-%lld (deployment %.8s)", words[k].said, (long long)id, d.id);
+    return true;
 }
 
 static enum outcome handle_task(worker *w, const char *task_id) {
@@ -592,30 +551,49 @@ static enum outcome handle_task(worker *w, const char *task_id) {
     json_object *task = json_tokener_parse(text);
     free(text);
     json_object *v;
-    const char *kind = "", *job_name = "", *env_name = "", *route = "";
+    const char *kind = "", *job_name = "", *env_name = "", *route = "", *action = "", *actor = "", *person = "";
     if (task && json_object_is_type(task, json_type_object)) {
         if (json_object_object_get_ex(task, "kind", &v)) kind = json_object_get_string(v);
         if (json_object_object_get_ex(task, "job", &v)) job_name = json_object_get_string(v);
         if (json_object_object_get_ex(task, "env", &v)) env_name = json_object_get_string(v);
         if (json_object_object_get_ex(task, "route", &v)) route = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "action", &v)) action = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "actor", &v)) actor = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "person", &v)) person = json_object_get_string(v);
     }
-    json_object *ans = json_object_new_object();
-    add_str(ans, "type", "status");
-    add_str(ans, "task", task_id);
-    add_str(ans, "job", job_name);
     const config *cfg = w->cfg;
     const config_job *job = config_find_job(cfg, job_name);
-    if (strcmp(kind, "status") != 0 || !job) {
-        add_str(ans, "error", strcmp(kind, "status") != 0 ? "unknown task kind" : "unknown job");
+    const config_env *env = config_find_env(cfg, env_name);
+    json_object *ans = json_object_new_object();
+    add_str(ans, "task", task_id);
+    add_str(ans, "job", job_name);
+    if (strcmp(kind, "action") == 0) {
+        char msg[320];
+        bool ok = false;
+        if (!job || !env) snprintf(msg, sizeof(msg), "unknown %s", !job ? "job" : "environment");
+        else if (strcmp(action, "canary_promote") && strcmp(action, "canary_fail") && strcmp(action, "pause") &&
+                 strcmp(action, "resume"))
+            snprintf(msg, sizeof(msg), "unknown action");
+        else ok = act_on_deployment(w, action, env, job, actor, person, msg, sizeof(msg));
+        add_str(ans, "type", "action");
+        add_str(ans, "action", action);
+        add_str(ans, "env", env_name);
+        json_object_object_add(ans, "ok", json_object_new_boolean(ok));
+        add_str(ans, "message", msg);
     } else {
-        json_object *envs = json_object_new_array();
-        for (size_t i = 0; i < cfg->n_envs; i++) {
-            if (env_name[0] && strcmp(env_name, cfg->envs[i].name) != 0) continue;
-            json_object *e = json_object_new_object();
-            status_for_env(w, &cfg->envs[i], job, e);
-            json_object_array_add(envs, e);
+        add_str(ans, "type", "status");
+        if (strcmp(kind, "status") != 0 || !job) {
+            add_str(ans, "error", strcmp(kind, "status") != 0 ? "unknown task kind" : "unknown job");
+        } else {
+            json_object *envs = json_object_new_array();
+            for (size_t i = 0; i < cfg->n_envs; i++) {
+                if (env_name[0] && strcmp(env_name, cfg->envs[i].name) != 0) continue;
+                json_object *e = json_object_new_object();
+                status_for_env(w, &cfg->envs[i], job, e);
+                json_object_array_add(envs, e);
+            }
+            json_object_object_add(ans, "envs", envs);
         }
-        json_object_object_add(ans, "envs", envs);
     }
     publish(w, route, ans);
     json_object_put(task);
@@ -782,6 +760,13 @@ worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* The watcher first: workers hand it their deployments from the start. */
+    if (!(p->watcher = watcher_start(holder, &p->stop))) {
+        snprintf(err, errlen, "cannot start the watcher thread");
+        free(p->w);
+        free(p);
+        return NULL;
+    }
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     for (int i = 0; i < n; i++) {
@@ -815,6 +800,7 @@ void worker_pool_stop(worker_pool *pool) {
         if (pool->w[i].started) pthread_join(pool->w[i].tid, NULL);
     }
     if (pool->reconciler_started) pthread_join(pool->reconciler, NULL);
+    watcher_stop(pool->watcher);
     free(pool->w);
     free(pool);
 }

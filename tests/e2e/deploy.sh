@@ -61,7 +61,8 @@ check "postgres: from and to image recorded" equals \
   "$(sql "SELECT from_image || ' -> ' || to_image FROM requests WHERE id = 1")" \
   "registry.example.com/web:v1 -> registry.example.com/web:v2"
 actions=$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit_events WHERE request_id = 1")
-check "audit: events in order" equals "$actions" "request.created,deploy.started,deploy.registered,deploy.succeeded"
+check "audit: events in order" equals "$actions" \
+  "request.created,deploy.started,deploy.registered,deploy.deployment,deploy.succeeded"
 check "audit: chain links" equals "$(sql "SELECT count(*) FROM audit_events a JOIN audit_events b ON b.id = a.id + 1 WHERE b.prev_hash <> a.hash")" "0"
 out=$("$NOMATRON" audit verify --config "$cfg" 2>&1); rc=$?
 check "audit verify: intact (exit 0)" equals "$rc" 0

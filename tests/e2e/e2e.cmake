@@ -16,3 +16,7 @@ add_test(NAME e2e_faults
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/faults.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
 set_tests_properties(e2e_faults PROPERTIES TIMEOUT 600
   ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+add_test(NAME e2e_watch
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/watch.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
+set_tests_properties(e2e_watch PROPERTIES TIMEOUT 600
+  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

@@ -44,9 +44,10 @@ psql "$PG_ADMIN_CONNINFO" -qc "CREATE DATABASE $db OWNER nomatron" >/dev/null ||
 pg="host=127.0.0.1 port=${NOMATRON_PG_PORT:-5441} user=nomatron dbname=$db"
 sql() { psql "$pg" -XAtqc "$1"; }
 
-# start_sim [nomad-sim args...]: starts nomad-sim on an ephemeral port; sets nomad.
+# start_sim [nomad-sim args...]: starts nomad-sim on an ephemeral port with
+# $SIM_JOBS (default: the dev jobs); sets nomad.
 start_sim() {
-  "$SIM" --listen 127.0.0.1:0 --jobs "$SRC/deploy/dev/nomad-jobs.json" --log "$tmp/sim.log" "$@" \
+  "$SIM" --listen 127.0.0.1:0 --jobs "${SIM_JOBS:-$SRC/deploy/dev/nomad-jobs.json}" --log "$tmp/sim.log" "$@" \
     >"$tmp/sim.out" 2>&1 &
   sim_pid=$!
   wait_for 5 grep -q listening "$tmp/sim.out"

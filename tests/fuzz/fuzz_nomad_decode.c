@@ -33,8 +33,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)nomad_deployment_terminal(&d);
     }
 
+    nomad_version_list vl;
+    if (nomad_decode_job_versions(body, size, "app", &vl, err, sizeof(err)) == NOMAD_OK) {
+        if (vl.n > NOMAD_MAX_VERSIONS || vl.n > vl.n_total) __builtin_trap();
+        for (size_t i = 0; i < vl.n; i++)
+            if (strlen(vl.v[i].image) >= sizeof(vl.v[i].image)) __builtin_trap();
+    }
+
+    nomad_plan plan;
+    if (nomad_decode_plan(body, size, &plan, err, sizeof(err)) == NOMAD_OK) {
+        if (plan.n_groups > NOMAD_MAX_GROUPS) __builtin_trap();
+        for (size_t i = 0; i < plan.n_groups; i++)
+            if (!plan.groups[i].name[0]) __builtin_trap();
+    }
+
+    nomad_deployment_update up;
+    if (nomad_decode_deployment_update(body, size, &up, err, sizeof(err)) == NOMAD_OK && !up.reverted &&
+        up.reverted_job_version != 0)
+        __builtin_trap();
+
+    static nomad_alloc allocs[4];
+    size_t n = 0, total = 0;
+    if (nomad_decode_allocations(body, size, allocs, 4, &n, &total, err, sizeof(err)) == NOMAD_OK) {
+        if (n > 4 || n > total) __builtin_trap();
+        for (size_t i = 0; i < n; i++) {
+            if (!allocs[i].id[0] || allocs[i].n_tasks > NOMAD_MAX_TASKS) __builtin_trap();
+            if (i > 0 && allocs[i - 1].create_index < allocs[i].create_index) __builtin_trap();
+        }
+        if (nomad_decode_deployment(body, size, &d, err, sizeof(err)) == NOMAD_OK) __builtin_trap();   /* array */
+    }
+
+    static nomad_deployment deps[3];
+    if (nomad_decode_deployments(body, size, deps, 3, &n, &total, err, sizeof(err)) == NOMAD_OK) {
+        if (n > 3 || n > total) __builtin_trap();
+        for (size_t i = 1; i < n; i++)
+            if (deps[i - 1].create_index < deps[i].create_index) __builtin_trap();
+        if (n > 0) nomad_deployment_count_canaries(&deps[0], allocs, 0);
+    }
+
     bool is_null = false;
     json_object *o = nomad_json_parse(body, size, &is_null, err, sizeof(err));
+    if (o) (void)nomad_decode_plan_obj(o, &plan, err, sizeof(err));
     if (o && is_null) __builtin_trap();
     if (!o) return 0;
 

@@ -511,6 +511,7 @@ static void test_status_mapping(void **state) {
     size_t n = sizeof(cases) / sizeof(cases[0]);
     for (size_t i = 0; i < n; i++) answer(r, cases[i].status, cases[i].body, NULL);
     nomad_client *c = client(r, "prod", "eu", "s3cr3t-token", 5000);
+    nomad_client_set_retry(c, 0, 0, 0);   /* one canned answer per call */
     for (size_t i = 0; i < n; i++) {
         json_object *job = (json_object *)1;
         nomad_job_info info;
@@ -537,6 +538,7 @@ static void test_errstr_bounded_and_scrubbed(void **state) {
     answer(r, 403, "token s3cr3t-token: Permission denied", NULL);
     answer(r, 500, "  \r\n weird\x01\x02 text\x7f  \n", NULL);
     nomad_client *c = client(r, "prod", "eu", "s3cr3t-token", 5000);
+    nomad_client_set_retry(c, 0, 0, 0);
     nomad_job_info info;
     assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_HTTP);
     const char *e = nomad_client_errstr(c);
@@ -632,6 +634,7 @@ static void test_hang_up(void **state) {
     push(r, (canned){.mode = HANG_UP});
     answer(r, 200, JOB_JSON, NULL);
     nomad_client *c = client(r, "prod", "", "", 2000);
+    nomad_client_set_retry(c, 0, 0, 0);
     nomad_job_info info;
     assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_CONNECT);
     /* The same client recovers on a new connection. */
@@ -726,6 +729,347 @@ static void test_invalid_arguments(void **state) {
     nomad_client_free(NULL);
 }
 
+/* ---- retries ---- */
+
+static void test_backoff_pure(void **state) {
+    (void)state;
+    /* Equal jitter: [ceil(e/2), e] with e = min(cap, base * 2^attempt). */
+    assert_int_equal(nomad_backoff_ms(0, 100, 1000, 0), 50);
+    assert_int_equal(nomad_backoff_ms(0, 100, 1000, 50), 100);
+    assert_int_equal(nomad_backoff_ms(0, 100, 1000, 51), 50);   /* rnd % 51 */
+    assert_int_equal(nomad_backoff_ms(1, 100, 1000, 0), 100);
+    assert_int_equal(nomad_backoff_ms(2, 100, 1000, 0), 200);
+    assert_int_equal(nomad_backoff_ms(3, 100, 1000, 400), 800);
+    assert_int_equal(nomad_backoff_ms(4, 100, 1000, 0), 500);     /* capped at 1000 */
+    assert_int_equal(nomad_backoff_ms(60, 100, 1000, 500), 1000); /* no overflow on large attempts */
+    assert_int_equal(nomad_backoff_ms(-3, 100, 1000, 0), 50);
+    assert_int_equal(nomad_backoff_ms(2, 0, 1000, 7), 0);
+    assert_int_equal(nomad_backoff_ms(2, 100, 0, 7), 0);
+    assert_int_equal(nomad_backoff_ms(0, 1, 1000, 12345), 1);
+    for (uint32_t rnd = 0; rnd < 5000; rnd += 7)
+        for (int a = 0; a < 40; a++) {
+            int ms = nomad_backoff_ms(a, 250, 30000, rnd * 2654435761u);
+            assert_true(ms >= 125 && ms <= 30000);
+        }
+}
+
+static void test_retry_get_not_post(void **state) {
+    responder *r = *state;
+    answer(r, 500, "No cluster leader", NULL);
+    answer(r, 502, "bad gateway", NULL);
+    answer(r, 200, JOB_JSON, NULL);
+    answer(r, 500, "rpc error: timeout", NULL);   /* register: not repeated */
+    answer(r, 500, "No cluster leader", NULL);    /* GET, retries exhausted */
+    answer(r, 500, "No cluster leader", NULL);
+    answer(r, 500, "No cluster leader", NULL);
+    answer(r, 404, "job not found", NULL);        /* 4xx: never repeated */
+    answer(r, 500, "Enforcing job modify index 1: job does not exist", NULL);   /* conflict: never repeated */
+    nomad_client *c = client(r, "prod", "", "", 5000);
+    nomad_client_set_retry(c, 2, 5, 20);
+    nomad_job_info info;
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_OK);
+    assert_int_equal(nomad_client_attempts(c), 3);
+    assert_string_equal(info.id, "web");
+
+    json_object *job = json_tokener_parse(JOB_JSON);
+    nomad_register_result res;
+    assert_int_equal(nomad_job_register(c, job, false, 0, &res), NOMAD_ERR_HTTP);
+    assert_int_equal(nomad_client_attempts(c), 1);
+    assert_string_equal(nomad_client_errstr(c), "HTTP 500: rpc error: timeout");
+
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_HTTP);
+    assert_int_equal(nomad_client_attempts(c), 3);
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_NOT_FOUND);
+    assert_int_equal(nomad_client_attempts(c), 1);
+    assert_int_equal(nomad_job_register(c, job, true, 1, &res), NOMAD_ERR_CONFLICT);
+    assert_int_equal(nomad_client_attempts(c), 1);
+    json_object_put(job);
+    pthread_mutex_lock(&r->mu);
+    size_t sent = r->n_reqs;
+    pthread_mutex_unlock(&r->mu);
+    assert_int_equal(sent, 9);
+    assert_string_equal(req_at(r, 3)->line, "POST /v1/jobs?namespace=prod HTTP/1.1");
+    nomad_client_free(c);
+}
+
+static void test_retry_hang_up_and_refused(void **state) {
+    responder *r = *state;
+    push(r, (canned){.mode = HANG_UP});
+    answer(r, 200, JOB_JSON, NULL);
+    nomad_client *c = client(r, "prod", "", "", 2000);
+    nomad_client_set_retry(c, 1, 5, 10);
+    nomad_job_info info;
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_OK);   /* a cut connection: GET repeated */
+    assert_int_equal(nomad_client_attempts(c), 2);
+    nomad_client_free(c);
+
+    /* Refused: nothing was sent, so even a write is repeated (and fails again). */
+    int port;
+    int fd = listen_any(&port);
+    close(fd);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "http://127.0.0.1:%d", port);
+    config_nomad t = {.address = addr, .namespace = "prod", .timeout_ms = 2000};
+    c = nomad_client_new(&t);
+    nomad_client_set_retry(c, 2, 1, 2);
+    nomad_deployment_update up;
+    assert_int_equal(nomad_deployment_fail(c, DEP_ID, &up), NOMAD_ERR_CONNECT);
+    assert_int_equal(nomad_client_attempts(c), 3);
+    nomad_client_free(c);
+}
+
+/* ---- new calls ---- */
+
+static const char VERSIONS_JSON[] =
+    "{\"Diffs\":null,\"Index\":88,\"KnownLeader\":true,\"LastContact\":0,\"NextToken\":\"\",\"Versions\":["
+    "{\"ID\":\"web\",\"Version\":5,\"Stable\":false,\"SubmitTime\":1767225700000000000,\"JobModifyIndex\":120,"
+    "\"TaskGroups\":[{\"Name\":\"web\",\"Tasks\":[{\"Name\":\"app\",\"Config\":{\"image\":\"r/web:1.5.0\"}}]}]},"
+    "{\"ID\":\"web\",\"Version\":4,\"Stable\":true,\"SubmitTime\":1767225600000000000,\"JobModifyIndex\":85,"
+    "\"TaskGroups\":[{\"Name\":\"web\",\"Tasks\":[{\"Name\":\"app\",\"Config\":{\"image\":\"r/web:1.4.2\"}}]}]}]}";
+
+static const char PLAN_JSON[] =
+    "{\"Annotations\":{\"DesiredTGUpdates\":{\"web\":{\"Ignore\":3,\"Place\":0,\"Migrate\":0,\"Stop\":0,"
+    "\"InPlaceUpdate\":0,\"DestructiveUpdate\":0,\"Canary\":1,\"Preemptions\":0}},\"PreemptedAllocs\":null},"
+    "\"FailedTGAllocs\":null,\"JobModifyIndex\":85,\"CreatedEvals\":null,"
+    "\"Diff\":{\"Type\":\"Edited\",\"ID\":\"web\",\"Fields\":[],\"Objects\":[],\"TaskGroups\":[{\"Type\":\"Edited\","
+    "\"Name\":\"web\",\"Fields\":[],\"Objects\":[],\"Tasks\":[],\"Updates\":{\"canary\":1}}]},"
+    "\"NextPeriodicLaunch\":\"0001-01-01T00:00:00Z\",\"Warnings\":\"\",\"Index\":85}";
+
+static const char UPDATE_JSON[] =
+    "{\"EvalID\":\"5f6c1d2e-8f4b-4c3a-9e2d-7a6b5c4d3e2f\",\"EvalCreateIndex\":140,\"DeploymentModifyIndex\":141,"
+    "\"RevertedJobVersion\":null,\"Index\":141}";
+
+static const char ALLOCS_JSON[] =
+    "[{\"ID\":\"a1\",\"Name\":\"web.web[0]\",\"JobID\":\"web\",\"JobVersion\":5,\"TaskGroup\":\"web\","
+    "\"DesiredStatus\":\"run\",\"ClientStatus\":\"failed\",\"DeploymentStatus\":{\"Healthy\":false,"
+    "\"Timestamp\":\"2026-01-01T00:00:00Z\",\"Canary\":true,\"ModifyIndex\":7},"
+    "\"TaskStates\":{\"app\":{\"State\":\"dead\",\"Failed\":true,\"Restarts\":0,\"Events\":["
+    "{\"Type\":\"Received\",\"DisplayMessage\":\"Task received by client\",\"Details\":{}},"
+    "{\"Type\":\"Driver Failure\",\"DisplayMessage\":\"Failed to pull `r/web:9`: manifest unknown\","
+    "\"Details\":{\"driver_error\":\"Failed to pull\"},\"FailsTask\":true},"
+    "{\"Type\":\"Not Restarting\",\"DisplayMessage\":\"Error was unrecoverable\",\"FailsTask\":true}]}},"
+    "\"CreateIndex\":150,\"ModifyIndex\":160},"
+    "{\"ID\":\"a2\",\"JobVersion\":5,\"TaskGroup\":\"web\",\"DesiredStatus\":\"run\",\"ClientStatus\":\"running\","
+    "\"DeploymentStatus\":{\"Healthy\":null,\"Canary\":true},\"CreateIndex\":151,\"ModifyIndex\":151}]";
+
+static void test_versions_plan_revert(void **state) {
+    responder *r = *state;
+    answer(r, 200, VERSIONS_JSON, "X-Nomad-Index: 88\r\n");
+    answer(r, 404, "job versions not found", NULL);
+    answer(r, 200, PLAN_JSON, NULL);
+    answer(r, 403, "Permission denied", NULL);
+    answer(r, 200, "{\"EvalID\":\"e-1\",\"EvalCreateIndex\":200,\"JobModifyIndex\":200,\"Warnings\":\"\",\"Index\":200}",
+           NULL);
+    answer(r, 500, "Current job has version 9; enforcing version 8", NULL);
+    nomad_client *c = client(r, "prod", "eu", "s3cr3t-token", 5000);
+
+    nomad_version_list vl;
+    assert_int_equal(nomad_job_versions(c, "web", "app", &vl), NOMAD_OK);
+    assert_int_equal(vl.n, 2);
+    assert_int_equal(vl.n_total, 2);
+    assert_true(vl.v[0].version == 5 && !vl.v[0].stable);
+    assert_string_equal(vl.v[0].image, "r/web:1.5.0");
+    assert_true(vl.v[1].version == 4 && vl.v[1].stable && vl.v[1].submit_time == 1767225600000000000LL);
+    assert_string_equal(vl.v[1].image, "r/web:1.4.2");
+    assert_int_equal(nomad_job_versions(c, "nope", "app", &vl), NOMAD_ERR_NOT_FOUND);
+    assert_int_equal(nomad_client_attempts(c), 1);
+
+    json_object *job = json_tokener_parse(JOB_JSON);
+    nomad_plan plan;
+    json_object *raw = NULL;
+    assert_int_equal(nomad_job_plan(c, job, &plan, &raw), NOMAD_OK);
+    assert_non_null(raw);
+    assert_true(json_object_object_get_ex(raw, "Diff", NULL));
+    json_object_put(raw);
+    assert_true(plan.job_modify_index == 85);
+    assert_string_equal(plan.diff_type, "Edited");
+    assert_int_equal(plan.n_groups, 1);
+    assert_string_equal(plan.groups[0].name, "web");
+    assert_true(plan.groups[0].canary == 1 && plan.groups[0].ignore == 3 && plan.groups[0].destructive == 0);
+    assert_string_equal(plan.groups[0].diff_type, "Edited");
+    assert_int_equal(nomad_job_plan(c, job, &plan, NULL), NOMAD_ERR_FORBIDDEN);
+
+    nomad_register_result res;
+    assert_int_equal(nomad_job_revert(c, "web", 4, true, 5, &res), NOMAD_OK);
+    assert_string_equal(res.eval_id, "e-1");
+    assert_true(res.index == 200);
+    assert_int_equal(nomad_job_revert(c, "web", 8, false, 0, &res), NOMAD_ERR_HTTP);
+    assert_int_equal(nomad_client_attempts(c), 1);
+    assert_string_equal(nomad_client_errstr(c), "HTTP 500: Current job has version 9; enforcing version 8");
+
+    assert_string_equal(req_at(r, 0)->line, "GET /v1/job/web/versions?namespace=prod&region=eu HTTP/1.1");
+    assert_string_equal(req_at(r, 2)->line, "POST /v1/job/web/plan?namespace=prod&region=eu HTTP/1.1");
+    json_object *b = json_tokener_parse(req_at(r, 2)->body), *v;
+    assert_true(json_object_object_get_ex(b, "Diff", &v) && json_object_get_boolean(v));
+    assert_true(json_object_object_get_ex(b, "Job", &v) && json_object_equal(v, job));
+    json_object_put(b);
+    assert_string_equal(req_at(r, 4)->line, "POST /v1/job/web/revert?namespace=prod&region=eu HTTP/1.1");
+    assert_string_equal(req_at(r, 4)->body, "{\"JobID\":\"web\",\"JobVersion\":4,\"EnforcePriorVersion\":5}");
+    assert_string_equal(req_at(r, 5)->body, "{\"JobID\":\"web\",\"JobVersion\":8}");
+    for (size_t i = 0; i < 6; i++) assert_non_null(strstr(req_at(r, i)->headers, "X-Nomad-Token: s3cr3t-token\r\n"));
+    json_object_put(job);
+    nomad_client_free(c);
+}
+
+static void test_deployment_writes(void **state) {
+    responder *r = *state;
+    answer(r, 200, UPDATE_JSON, NULL);
+    answer(r, 200, UPDATE_JSON, NULL);
+    answer(r, 500, "1 error occurred:\n\t* Task group \"web\" has 0/1 healthy allocations\n\n", NULL);
+    answer(r, 200, "{\"EvalID\":\"\",\"EvalCreateIndex\":0,\"DeploymentModifyIndex\":150,"
+                   "\"RevertedJobVersion\":4,\"Index\":150}", "X-Nomad-Index: 150\r\n");
+    answer(r, 200, "{\"EvalID\":\"\",\"DeploymentModifyIndex\":151,\"Index\":151}", NULL);
+    answer(r, 200, UPDATE_JSON, NULL);
+    answer(r, 500, "deployment not found", NULL);
+    nomad_client *c = client(r, "prod", "", "", 5000);
+    nomad_deployment_update up;
+    assert_int_equal(nomad_deployment_promote(c, DEP_ID, NULL, 0, &up), NOMAD_OK);
+    assert_string_equal(up.eval_id, EVAL_ID);
+    assert_true(up.deployment_modify_index == 141 && up.index == 141 && !up.reverted);
+    const char *groups[] = {"web", "api"};
+    assert_int_equal(nomad_deployment_promote(c, DEP_ID, groups, 2, &up), NOMAD_OK);
+    assert_int_equal(nomad_deployment_promote(c, DEP_ID, NULL, 0, &up), NOMAD_ERR_HTTP);
+    assert_int_equal(nomad_client_attempts(c), 1);   /* a write: not repeated after a 500 */
+    assert_non_null(strstr(nomad_client_errstr(c), "has 0/1 healthy allocations"));
+    assert_int_equal(nomad_deployment_fail(c, DEP_ID, &up), NOMAD_OK);
+    assert_true(up.reverted && up.reverted_job_version == 4 && up.eval_id[0] == '\0');
+    assert_int_equal(nomad_deployment_pause(c, DEP_ID, true, &up), NOMAD_OK);
+    assert_true(up.index == 151);
+    assert_int_equal(nomad_deployment_pause(c, DEP_ID, false, &up), NOMAD_OK);
+    assert_int_equal(nomad_deployment_pause(c, DEP_ID, true, &up), NOMAD_ERR_HTTP);
+    const char *bad[] = {"web", ""};
+    assert_int_equal(nomad_deployment_promote(c, DEP_ID, bad, 2, &up), NOMAD_ERR_INVALID);
+    assert_int_equal(nomad_deployment_fail(c, "", &up), NOMAD_ERR_INVALID);
+
+    char line[256];
+    snprintf(line, sizeof(line), "POST /v1/deployment/promote/%s?namespace=prod HTTP/1.1", DEP_ID);
+    assert_string_equal(req_at(r, 0)->line, line);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"DeploymentID\":\"%s\",\"All\":true}", DEP_ID);
+    assert_string_equal(req_at(r, 0)->body, body);
+    snprintf(body, sizeof(body), "{\"DeploymentID\":\"%s\",\"Groups\":[\"web\",\"api\"]}", DEP_ID);
+    assert_string_equal(req_at(r, 1)->body, body);
+    snprintf(line, sizeof(line), "POST /v1/deployment/fail/%s?namespace=prod HTTP/1.1", DEP_ID);
+    assert_string_equal(req_at(r, 3)->line, line);
+    snprintf(line, sizeof(line), "POST /v1/deployment/pause/%s?namespace=prod HTTP/1.1", DEP_ID);
+    assert_string_equal(req_at(r, 4)->line, line);
+    snprintf(body, sizeof(body), "{\"DeploymentID\":\"%s\",\"Pause\":true}", DEP_ID);
+    assert_string_equal(req_at(r, 4)->body, body);
+    snprintf(body, sizeof(body), "{\"DeploymentID\":\"%s\",\"Pause\":false}", DEP_ID);
+    assert_string_equal(req_at(r, 5)->body, body);
+    pthread_mutex_lock(&r->mu);
+    size_t sent = r->n_reqs;
+    pthread_mutex_unlock(&r->mu);
+    assert_int_equal(sent, 7);
+    nomad_client_free(c);
+}
+
+static void test_allocations_and_deployments(void **state) {
+    responder *r = *state;
+    answer(r, 200, ALLOCS_JSON, "X-Nomad-Index: 160\r\n");
+    answer(r, 200, "[]", NULL);
+    char deps[2048];
+    snprintf(deps, sizeof(deps), "[%s,%s]",
+             "{\"ID\":\"d-old\",\"JobID\":\"web\",\"JobVersion\":4,\"Status\":\"successful\",\"CreateIndex\":100,"
+             "\"ModifyIndex\":110}",
+             "{\"ID\":\"d-new\",\"JobID\":\"web\",\"JobVersion\":5,\"Status\":\"running\",\"CreateIndex\":121,"
+             "\"ModifyIndex\":130,\"TaskGroups\":{\"web\":{\"DesiredCanaries\":1,\"PlacedCanaries\":[\"a1\",\"a2\"]}}}");
+    answer(r, 200, deps, NULL);
+    answer(r, 200, "{\"not\":\"a list\"}", NULL);
+    nomad_client *c = client(r, "prod", "", "", 5000);
+    nomad_alloc *allocs = calloc(4, sizeof(*allocs));
+    size_t n = 0, total = 0;
+    assert_int_equal(nomad_deployment_allocations(c, DEP_ID, allocs, 4, &n, &total), NOMAD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(total, 2);
+    assert_string_equal(allocs[0].id, "a2");   /* newest first */
+    assert_true(allocs[0].canary && !allocs[0].healthy_set);
+    assert_string_equal(allocs[1].id, "a1");
+    assert_true(allocs[1].healthy_set && !allocs[1].healthy && allocs[1].canary);
+    assert_int_equal(allocs[1].n_tasks, 1);
+    assert_string_equal(allocs[1].tasks[0].last_type, "Not Restarting");
+    assert_string_equal(allocs[1].tasks[0].reason_type, "Driver Failure");
+    assert_non_null(strstr(allocs[1].tasks[0].reason, "Failed to pull"));
+    assert_int_equal(nomad_deployment_allocations(c, DEP_ID, allocs, 4, &n, &total), NOMAD_OK);
+    assert_int_equal(n, 0);
+
+    nomad_deployment ds[2];
+    assert_int_equal(nomad_job_deployments(c, "web", true, ds, 2, &n, &total), NOMAD_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ds[0].id, "d-new");
+    assert_int_equal(ds[0].groups[0].placed_canaries, 2);
+    assert_string_equal(ds[1].id, "d-old");
+    assert_int_equal(nomad_job_deployments(c, "web", false, ds, 2, &n, &total), NOMAD_ERR_DECODE);
+    assert_non_null(strstr(nomad_client_errstr(c), "expected an array"));
+
+    char line[256];
+    snprintf(line, sizeof(line), "GET /v1/deployment/allocations/%s?namespace=prod HTTP/1.1", DEP_ID);
+    assert_string_equal(req_at(r, 0)->line, line);
+    assert_string_equal(req_at(r, 2)->line, "GET /v1/job/web/deployments?all=true&namespace=prod HTTP/1.1");
+    assert_string_equal(req_at(r, 3)->line, "GET /v1/job/web/deployments?namespace=prod HTTP/1.1");
+    free(allocs);
+    nomad_client_free(c);
+}
+
+/* ---- TLS wiring ---- */
+
+static void test_tls_settings(void **state) {
+    responder *r = *state;
+    answer(r, 200, JOB_JSON, NULL);
+    /* tls_server_name: the connection goes to the address, the name is the host. */
+    snprintf(address, sizeof(address), "http://127.0.0.1:%d", r->port);
+    config_nomad t = {.address = address, .namespace = "prod", .tls_server_name = "nomad.service.consul",
+                      .timeout_ms = 2000};
+    nomad_client *c = nomad_client_new(&t);
+    assert_non_null(c);
+    nomad_job_info info;
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_OK);
+    char host[128];
+    snprintf(host, sizeof(host), "Host: nomad.service.consul:%d\r\n", r->port);
+    assert_non_null(strstr(req_at(r, 0)->headers, host));
+    nomad_client_free(c);
+
+    /* A client certificate that is not there: a TLS error naming the file, nothing sent. */
+    snprintf(address, sizeof(address), "https://127.0.0.1:%d", r->port);
+    config_nomad t2 = {.address = address, .namespace = "prod", .client_cert = "/nonexistent/cli.pem",
+                       .client_key = "/nonexistent/cli-key.pem", .timeout_ms = 2000};
+    c = nomad_client_new(&t2);
+    assert_non_null(c);
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_TLS);
+    assert_non_null(strstr(nomad_client_errstr(c), "client certificate /nonexistent/cli.pem"));
+    assert_int_equal(nomad_client_attempts(c), 1);
+    nomad_client_free(c);
+    /* A certificate file that is not a certificate: curl's own refusal, still TLS. */
+    char tmpl[] = "/tmp/nomad-cert-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a pem\n", 10), 10);
+    close(fd);
+    pthread_mutex_lock(&r->mu);
+    r->plaintext_greeting = true;
+    pthread_mutex_unlock(&r->mu);
+    config_nomad t3 = {.address = address, .namespace = "prod", .client_cert = tmpl, .client_key = tmpl,
+                       .timeout_ms = 2000};
+    c = nomad_client_new(&t3);
+    assert_int_equal(nomad_job_get(c, "web", NULL, &info), NOMAD_ERR_TLS);
+    nomad_client_free(c);
+    unlink(tmpl);
+    /* The missing-file client never connected (the bad certificate's may or may not have). */
+    assert_true(count(r, &r->connections) >= 1 && count(r, &r->connections) <= 2);
+}
+
+static void test_path_helper(void **state) {
+    (void)state;
+    char p[64];
+    assert_int_equal(nomad_path(p, sizeof(p), "/v1/deployment/", "a b/c", NULL), NOMAD_OK);
+    assert_string_equal(p, "/v1/deployment/a%20b%2Fc");
+    assert_int_equal(nomad_path(p, sizeof(p), "/v1/job/", "web", "/deployments"), NOMAD_OK);
+    assert_string_equal(p, "/v1/job/web/deployments");
+    assert_int_equal(nomad_path(p, 10, "/v1/job/", "web", "/deployments"), NOMAD_ERR_INVALID);
+    assert_string_equal(p, "");
+    assert_int_equal(nomad_path(p, sizeof(p), "/v1/job/", "", NULL), NOMAD_ERR_INVALID);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -744,6 +1088,14 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_blocking_timeout_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
+        cmocka_unit_test(test_backoff_pure),
+        cmocka_unit_test_setup_teardown(test_retry_get_not_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_hang_up_and_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_plan_revert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deployment_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allocations_and_deployments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
+        cmocka_unit_test(test_path_helper),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -595,6 +595,175 @@ static void test_strerror(void **state) {
     assert_string_equal(nomad_strerror(999), "unknown nomad error");
 }
 
+/* ---- versions, plan, deployment writes, allocations, deployment lists ---- */
+
+static void test_decode_versions_strict(void **state) {
+    (void)state;
+    char err[256];
+    nomad_version_list vl;
+    static const char ok[] = "{\"Versions\":[{\"Version\":2,\"Stable\":true,\"SubmitTime\":5,"
+                             "\"TaskGroups\":[{\"Name\":\"g\",\"Tasks\":[{\"Name\":\"app\",\"Config\":{\"image\":\"i:2\"}}]}]},"
+                             "{\"Version\":1}]}";
+    assert_int_equal(nomad_decode_job_versions(ok, strlen(ok), "app", &vl, err, sizeof(err)), NOMAD_OK);
+    assert_int_equal(vl.n, 2);
+    assert_string_equal(vl.v[0].image, "i:2");
+    assert_string_equal(vl.v[1].image, "");
+    assert_int_equal(nomad_decode_job_versions(ok, strlen(ok), NULL, &vl, err, sizeof(err)), NOMAD_OK);
+    assert_string_equal(vl.v[0].image, "");
+    static const char *const bad[] = {
+        "[]", "{}", "{\"Versions\":{}}", "{\"Versions\":[{\"Stable\":true}]}", "{\"Versions\":[{\"Version\":-1}]}",
+        "{\"Versions\":[{\"Version\":1,\"Stable\":1}]}", "{\"Versions\":[{\"Version\":1,\"SubmitTime\":18446744073709551615}]}",
+        "{\"Versions\":[1]}", "{\"Versions\":[]} x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (nomad_decode_job_versions(bad[i], strlen(bad[i]), "app", &vl, err, sizeof(err)) != NOMAD_ERR_DECODE)
+            fail_msg("accepted %s", bad[i]);
+        assert_int_equal(vl.n, 0);
+    }
+    /* More than NOMAD_MAX_VERSIONS: the newest kept, all counted. */
+    char big[8192] = "{\"Versions\":[";
+    for (int i = 40; i > 0; i--) {
+        char one[64];
+        snprintf(one, sizeof(one), "%s{\"Version\":%d}", i == 40 ? "" : ",", i);
+        strcat(big, one);
+    }
+    strcat(big, "]}");
+    assert_int_equal(nomad_decode_job_versions(big, strlen(big), "app", &vl, err, sizeof(err)), NOMAD_OK);
+    assert_int_equal(vl.n, NOMAD_MAX_VERSIONS);
+    assert_int_equal(vl.n_total, 40);
+    assert_true(vl.v[0].version == 40 && vl.v[NOMAD_MAX_VERSIONS - 1].version == 40 - NOMAD_MAX_VERSIONS + 1);
+}
+
+static void test_decode_plan_strict(void **state) {
+    (void)state;
+    char err[256];
+    nomad_plan p;
+    static const char ok[] =
+        "{\"JobModifyIndex\":9,\"Annotations\":{\"DesiredTGUpdates\":{\"web\":{\"InPlaceUpdate\":2,"
+        "\"DestructiveUpdate\":1,\"Place\":3,\"Stop\":4,\"Canary\":1}}},\"FailedTGAllocs\":{\"web\":{}},"
+        "\"Diff\":{\"Type\":\"Edited\",\"TaskGroups\":[{\"Name\":\"web\",\"Type\":\"Edited\"},"
+        "{\"Name\":\"old\",\"Type\":\"Deleted\"}]},\"Warnings\":\"careful\"}";
+    assert_int_equal(nomad_decode_plan(ok, strlen(ok), &p, err, sizeof(err)), NOMAD_OK);
+    assert_true(p.job_modify_index == 9 && p.failed_tg_allocs);
+    assert_int_equal(p.n_groups, 2);
+    assert_true(p.groups[0].in_place == 2 && p.groups[0].destructive == 1 && p.groups[0].place == 3 &&
+                p.groups[0].stop == 4 && p.groups[0].canary == 1);
+    assert_string_equal(p.groups[1].name, "old");
+    assert_string_equal(p.groups[1].diff_type, "Deleted");
+    assert_string_equal(p.warnings, "careful");
+    static const char nodiff[] = "{\"JobModifyIndex\":0,\"Annotations\":null,\"Diff\":null}";
+    assert_int_equal(nomad_decode_plan(nodiff, strlen(nodiff), &p, err, sizeof(err)), NOMAD_OK);
+    assert_string_equal(p.diff_type, "");
+    static const char *const bad[] = {
+        "{}", "{\"JobModifyIndex\":\"9\"}", "{\"JobModifyIndex\":1,\"Annotations\":[]}",
+        "{\"JobModifyIndex\":1,\"Annotations\":{\"DesiredTGUpdates\":{\"w\":{\"Place\":-1}}}}",
+        "{\"JobModifyIndex\":1,\"Diff\":{}}", "{\"JobModifyIndex\":1,\"Diff\":{\"Type\":\"None\",\"TaskGroups\":[{}]}}",
+        "{\"JobModifyIndex\":1,\"Annotations\":{\"DesiredTGUpdates\":{\"\":{}}}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (nomad_decode_plan(bad[i], strlen(bad[i]), &p, err, sizeof(err)) != NOMAD_ERR_DECODE)
+            fail_msg("accepted %s", bad[i]);
+}
+
+static void test_decode_update_strict(void **state) {
+    (void)state;
+    char err[256];
+    nomad_deployment_update u;
+    static const char ok[] = "{\"EvalID\":\"e\",\"EvalCreateIndex\":1,\"DeploymentModifyIndex\":2,"
+                             "\"RevertedJobVersion\":3,\"Index\":2}";
+    assert_int_equal(nomad_decode_deployment_update(ok, strlen(ok), &u, err, sizeof(err)), NOMAD_OK);
+    assert_true(u.reverted && u.reverted_job_version == 3);
+    static const char *const bad[] = {"null", "{\"RevertedJobVersion\":\"3\"}", "{\"EvalID\":5}", "{\"Index\":-2}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(nomad_decode_deployment_update(bad[i], strlen(bad[i]), &u, err, sizeof(err)),
+                         NOMAD_ERR_DECODE);
+}
+
+static void test_decode_allocations_reasons(void **state) {
+    (void)state;
+    char err[256];
+    static const char body[] =
+        "[{\"ID\":\"oom\",\"TaskGroup\":\"web\",\"ClientStatus\":\"running\",\"JobVersion\":5,\"CreateIndex\":3,"
+        "\"DeploymentStatus\":{\"Healthy\":true,\"Canary\":true},"
+        "\"TaskStates\":{\"app\":{\"State\":\"running\",\"Restarts\":2,\"Events\":["
+        "{\"Type\":\"Started\",\"DisplayMessage\":\"Task started by client\"},"
+        "{\"Type\":\"Terminated\",\"DisplayMessage\":\"Exit Code: 137, Exit Message: \\\"OOM Killed\\\"\","
+        "\"ExitCode\":137,\"Details\":{\"oom_killed\":\"true\",\"exit_code\":\"137\"}},"
+        "{\"Type\":\"Restarting\",\"DisplayMessage\":\"Task restarting in 15s\"}]},"
+        "\"log\":{\"State\":\"running\",\"Events\":[{\"Type\":\"Terminated\",\"ExitCode\":0}]}}},"
+        "{\"ID\":\"hc\",\"TaskGroup\":\"web\",\"ClientStatus\":\"running\",\"JobVersion\":5,\"CreateIndex\":2,"
+        "\"DeploymentStatus\":{\"Healthy\":false,\"Canary\":true},"
+        "\"TaskStates\":{\"app\":{\"State\":\"running\",\"Events\":[{\"Type\":\"Alloc Unhealthy\","
+        "\"DisplayMessage\":\"\",\"Details\":{}, \"Message\":\"Unhealthy because of failed check: http\"}]}}},"
+        "{\"ID\":\"old\",\"TaskGroup\":\"web\",\"ClientStatus\":\"running\",\"JobVersion\":4,\"CreateIndex\":1,"
+        "\"DeploymentStatus\":{\"Healthy\":true,\"Canary\":true}}]";
+    nomad_alloc a[3];
+    size_t n, total;
+    assert_int_equal(nomad_decode_allocations(body, strlen(body), a, 3, &n, &total, err, sizeof(err)), NOMAD_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(a[0].id, "oom");
+    assert_int_equal(a[0].n_tasks, 2);
+    assert_string_equal(a[0].tasks[0].reason_type, "Terminated");
+    assert_true(a[0].tasks[0].oom_killed && a[0].tasks[0].exit_code == 137);
+    assert_string_equal(a[0].tasks[0].last_type, "Restarting");
+    assert_string_equal(a[0].tasks[1].reason_type, "");   /* a clean exit is no reason */
+    assert_string_equal(a[1].tasks[0].reason_type, "Alloc Unhealthy");
+    assert_string_equal(a[1].tasks[0].reason, "Unhealthy because of failed check: http");
+    /* Only the newest kept when the array is small; counting only with max 0. */
+    assert_int_equal(nomad_decode_allocations(body, strlen(body), a, 1, &n, &total, err, sizeof(err)), NOMAD_OK);
+    assert_true(n == 1 && total == 3);
+    assert_string_equal(a[0].id, "oom");
+    assert_int_equal(nomad_decode_allocations(body, strlen(body), NULL, 0, &n, &total, err, sizeof(err)), NOMAD_OK);
+    assert_true(n == 0 && total == 3);
+
+    nomad_alloc all[3];
+    assert_int_equal(nomad_decode_allocations(body, strlen(body), all, 3, &n, &total, err, sizeof(err)), NOMAD_OK);
+    nomad_deployment d;
+    static const char dep[] = "{\"ID\":\"d\",\"JobID\":\"web\",\"JobVersion\":5,\"Status\":\"running\",\"CreateIndex\":1,"
+                              "\"ModifyIndex\":1,\"TaskGroups\":{\"web\":{\"DesiredCanaries\":2,"
+                              "\"PlacedCanaries\":[\"oom\",\"hc\"]}}}";
+    assert_int_equal(nomad_decode_deployment(dep, strlen(dep), &d, err, sizeof(err)), NOMAD_OK);
+    assert_false(d.groups[0].canaries_counted);
+    nomad_deployment_count_canaries(&d, all, n);
+    assert_true(d.groups[0].canaries_counted);
+    assert_int_equal(d.groups[0].placed_canaries, 2);
+    assert_int_equal(d.groups[0].healthy_canaries, 1);    /* "old" is another version */
+    assert_int_equal(d.groups[0].unhealthy_canaries, 1);
+
+    static const char *const bad[] = {
+        "{}", "[{}]", "[{\"ID\":\"a\",\"TaskGroup\":\"g\"}]",
+        "[{\"ID\":\"a\",\"TaskGroup\":\"g\",\"ClientStatus\":\"running\",\"DeploymentStatus\":{\"Healthy\":1}}]",
+        "[{\"ID\":\"a\",\"TaskGroup\":\"g\",\"ClientStatus\":\"running\",\"TaskStates\":{\"t\":{\"Events\":{}}}}]",
+        "[{\"ID\":\"a\",\"TaskGroup\":\"g\",\"ClientStatus\":\"running\",\"TaskStates\":{\"t\":{\"Events\":"
+        "[{\"Type\":\"x\",\"Details\":{\"k\":1}}]}}}]",
+        "[{\"ID\":\"a\",\"TaskGroup\":\"g\",\"ClientStatus\":\"running\",\"JobVersion\":1.5}]",
+        "[] []",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (nomad_decode_allocations(bad[i], strlen(bad[i]), a, 3, &n, &total, err, sizeof(err)) != NOMAD_ERR_DECODE)
+            fail_msg("accepted %s", bad[i]);
+}
+
+static void test_decode_deployments_sorted(void **state) {
+    (void)state;
+    char err[256];
+    static const char body[] =
+        "[{\"ID\":\"b\",\"JobID\":\"w\",\"JobVersion\":2,\"Status\":\"failed\",\"CreateIndex\":20,\"ModifyIndex\":21},"
+        "{\"ID\":\"c\",\"JobID\":\"w\",\"JobVersion\":3,\"Status\":\"running\",\"CreateIndex\":30,\"ModifyIndex\":31},"
+        "{\"ID\":\"a\",\"JobID\":\"w\",\"JobVersion\":1,\"Status\":\"successful\",\"CreateIndex\":10,\"ModifyIndex\":11}]";
+    nomad_deployment d[2];
+    size_t n, total;
+    assert_int_equal(nomad_decode_deployments(body, strlen(body), d, 2, &n, &total, err, sizeof(err)), NOMAD_OK);
+    assert_true(n == 2 && total == 3);
+    assert_string_equal(d[0].id, "c");
+    assert_string_equal(d[1].id, "b");
+    static const char bad[] = "[{\"ID\":\"b\",\"JobID\":\"w\",\"JobVersion\":2,\"Status\":\"failed\",\"CreateIndex\":20,"
+                              "\"ModifyIndex\":21},{\"ID\":\"x\"}]";
+    assert_int_equal(nomad_decode_deployments(bad, strlen(bad), d, 2, &n, &total, err, sizeof(err)), NOMAD_ERR_DECODE);
+    assert_non_null(strstr(err, "[1]: missing field JobID"));
+    assert_int_equal(n, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_parse_accepts),
@@ -611,6 +780,11 @@ int main(void) {
         cmocka_unit_test(test_patch_set_image_errors),
         cmocka_unit_test(test_patch_set_meta),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_decode_versions_strict),
+        cmocka_unit_test(test_decode_plan_strict),
+        cmocka_unit_test(test_decode_update_strict),
+        cmocka_unit_test(test_decode_allocations_reasons),
+        cmocka_unit_test(test_decode_deployments_sorted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
