@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "canon.h" /* audit_event */
 
 enum audit_code {
     AUDIT_OK = 0,
@@ -26,8 +29,11 @@ enum audit_code {
     AUDIT_ERR_BROKEN,     /* hash chain does not verify */
     AUDIT_ERR_INVALID,    /* bad argument (e.g. missing field) */
     AUDIT_ERR_NOMEM,
+    AUDIT_ERR_IO,         /* reading or writing a file (export, verify --file) failed */
 };
 const char *audit_strerror(int code);
+
+#define AUDIT_HASH_LEN 64 /* hex characters of a chain hash */
 
 typedef struct audit_db {
     void *conn;           /* PGconn *, owned */
@@ -136,11 +142,146 @@ typedef struct audit_transition {
 int audit_request_transition(audit_db *db, int64_t id, const audit_transition *t);
 
 /* The event record and its canonical encoding (pure, unit-tested) live in
- * canon.h. */
+ * canon.h; the offline reader of JSONL exports in export.h. */
 
 /* Walks the chain from event `from_id` (0 = the start) and recomputes every
  * hash. AUDIT_OK if intact; AUDIT_ERR_BROKEN with *first_broken set and a
  * reason in db->errstr otherwise. */
 int audit_verify(audit_db *db, int64_t from_id, int64_t *first_broken);
+/* After a successful walk audit_verify() also compares the chain with every
+ * row of audit_checkpoints: a checkpoint whose head event is gone (the tail
+ * was truncated) or whose hash differs is reported as AUDIT_ERR_BROKEN too.
+ * Reasons in db->errstr: "altered", "missing", "reordered", "unknown
+ * encoding version" (docs/AUDIT.md lists each). */
+
+/* ---- several events in one transaction ---------------------------------- */
+
+/* An extra event written in the same transaction as a transition (e.g. a
+ * promotion's "deploy.promoted" beside its "deploy.succeeded"). It copies
+ * the request's columns like the transition's own event. Strings borrowed. */
+typedef struct audit_note {
+    const char *action;   /* required */
+    const char *actor;    /* NULL = the transition's actor */
+    const char *person;
+    const char *outcome;
+    const char *detail;
+} audit_note;
+#define AUDIT_NOTES_MAX 16
+
+/* audit_request_transition() followed by n notes (n <= AUDIT_NOTES_MAX), all
+ * in one transaction: either every event is in the chain, consecutively, or
+ * none is. */
+int audit_request_transition_notes(audit_db *db, int64_t id, const audit_transition *t, const audit_note *notes,
+                                   size_t n);
+
+/* ---- message references ------------------------------------------------- */
+
+/* Records that a chat message belongs to request_id: direction "in" (a
+ * command or a click nomatron received) or "out" (a message it posted).
+ * msg->platform and msg->message_ref are required; team, channel, thread and
+ * permalink are kept when given (route is ignored). Writes a row of the
+ * append-only audit_messages and a "message.in"/"message.out" event in the
+ * chain, in one transaction. actor NULL = "nomatron". */
+int audit_message_record(audit_db *db, int64_t request_id, const audit_origin *msg, const char *direction,
+                         const char *actor);
+
+/* ---- lookups -------------------------------------------------------------- */
+
+#define AUDIT_REF_MAX 2048
+
+/* Resolves what a person pastes into `audit REF` to a request id: "D-12" or
+ * "12"; a permalink (Slack .../archives/C…/p1700000000123456, Mattermost
+ * .../pl/<post id>, or any permalink recorded); a Slack message ts
+ * ("1700000000.123456"); a Mattermost post id. Messages recorded with
+ * audit_message_record() and the messages requests came from both count.
+ * AUDIT_ERR_NOT_FOUND with errstr "no record of …" when nothing matches. */
+int audit_lookup(audit_db *db, const char *ref, int64_t *request_id);
+
+/* One event as read back: ev's strings, hash and at are borrowed and valid
+ * only during the callback. at is RFC 3339 UTC with microseconds. */
+typedef struct audit_row {
+    audit_event ev;
+    const char *hash;
+    const char *at;
+} audit_row;
+
+/* Return 0 to continue, anything else to stop early (the walk then returns
+ * AUDIT_OK). The callback must not use the same audit_db: rows are streamed
+ * from it one at a time (constant memory). */
+typedef int (*audit_row_cb)(const audit_row *row, void *arg);
+
+typedef struct audit_filter {
+    int64_t request_id;   /* 0 = any */
+    const char *job;      /* NULL = any */
+    const char *env;
+    const char *actor;    /* identity, e.g. "slack:U01BBBB" */
+    const char *since;    /* at >= since; a date or RFC 3339 time; NULL = open */
+    const char *until;    /* at < until; NULL = open */
+    int64_t from_id;      /* id >= from_id; 0 = the start */
+    int64_t limit;        /* at most this many events; 0 = no limit */
+} audit_filter;
+
+/* Streams the events matching f in chain order. A malformed since/until is
+ * AUDIT_ERR_INVALID. */
+int audit_events_each(audit_db *db, const audit_filter *f, audit_row_cb cb, void *arg);
+
+/* Every event of one request, in order; AUDIT_ERR_NOT_FOUND if the request
+ * does not exist (a request always has at least its request.created). */
+int audit_trail(audit_db *db, int64_t request_id, audit_row_cb cb, void *arg);
+
+/* out is borrowed and valid only during the callback; return 0 to continue. */
+typedef int (*audit_request_cb)(const audit_request *r, void *arg);
+#define AUDIT_HISTORY_MAX 100
+
+/* The newest requests for a job (env NULL = every environment), newest first,
+ * at most limit (1..AUDIT_HISTORY_MAX). */
+int audit_history(audit_db *db, const char *job, const char *env, int limit, audit_request_cb cb, void *arg);
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+typedef struct audit_checkpoint_info {
+    int64_t id;                         /* row of audit_checkpoints */
+    int64_t head_id;                    /* last event covered; 0 = empty chain */
+    int64_t events;                     /* events in the chain up to head_id */
+    char head_hash[AUDIT_HASH_LEN + 1]; /* its hash (genesis value when empty) */
+    char at[40];                        /* RFC 3339 UTC */
+} audit_checkpoint_info;
+
+/* Records the chain's head (id, hash, event count) in audit_checkpoints and
+ * returns it, for the caller to publish outside the database (chat, log).
+ * AUDIT_ERR_BROKEN if the event count disagrees with the head id (events
+ * were deleted) or an earlier checkpoint's head is gone or differs: a
+ * checkpoint never vouches for a damaged chain. It does not re-verify every
+ * hash (that is audit_verify's job, O(n)); it is O(n) only in counting. */
+int audit_checkpoint(audit_db *db, audit_checkpoint_info *out);
+/* The newest checkpoint; AUDIT_ERR_NOT_FOUND if there is none. */
+int audit_checkpoint_latest(audit_db *db, audit_checkpoint_info *out);
+
+/* ---- export --------------------------------------------------------------- */
+
+enum audit_export_format { AUDIT_EXPORT_JSONL = 0, AUDIT_EXPORT_CSV = 1 };
+
+/* Writes the events matching f (since/until/limit; the other filters too)
+ * to out, streaming (constant memory). JSONL carries every column, the
+ * hashes, a "begin" line with the newest checkpoint and an "end" line, so
+ * `audit verify --file` can check it offline; CSV is for spreadsheets: a
+ * header, RFC 4180 quoting, CRLF, and cells beginning with = + - @ (or tab,
+ * CR) prefixed with a single quote. *count (may be NULL) gets the number of
+ * events written. A write error is AUDIT_ERR_IO with errstr saying so; JSONL takes
+ * only since/until/from_id/limit (a filtered chain could not be verified). */
+int audit_export(audit_db *db, const audit_filter *f, int format, FILE *out, int64_t *count);
+
+/* ---- roles ------------------------------------------------------------- */
+
+/* Run as the schema owner (postgres_migrate): grants `role` what nomatron
+ * serve/worker needs and nothing more — SELECT and INSERT on the audit
+ * tables, SELECT/INSERT/UPDATE on requests, the sequences, SELECT on
+ * schema_migrations. With create, a missing role is created (LOGIN, no
+ * password: authentication is pg_hba's business). Idempotent; run it after
+ * every migrate so new tables get their grants. role: [a-z_][a-z0-9_]{0,62}. */
+int audit_grant_app_role(audit_db *db, const char *role, bool create);
+/* The user a conninfo string or URI names (out, size n), "" if none.
+ * AUDIT_ERR_INVALID if it is malformed. Pure. */
+int audit_dsn_user(const char *dsn, char *out, size_t n);
 
 #endif

@@ -4,6 +4,7 @@
 #define NM_AUDIT_INT_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "audit.h"
 
@@ -21,6 +22,54 @@ int audit__fail(audit_db *db, int code, const char *fmt, ...) __attribute__((for
  * AUDIT_ERR_SQL otherwise. `what` names the step in the error text. */
 int audit__exec(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
                 PGresult **res);
+
+/* Sets errstr/sqlstate from a failed result (r may be NULL: the
+ * connection's message) and maps it to AUDIT_ERR_CONNECT / _SQL / _NOMEM. */
+int audit__result_error(audit_db *db, const char *what, PGresult *r);
+
+/* audit__exec with a choice of result format (0 text, 1 binary). */
+int audit__exec_fmt(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+                    PGresult **res, int result_format);
+
+/* One statement of a pipeline. */
+typedef struct audit__stmt {
+    const char *what;              /* names the step in error text */
+    const char *sql;
+    int nparams;
+    const char *const *params;
+} audit__stmt;
+
+/* Sends n statements in one round trip (libpq pipeline mode, one sync) and
+ * collects their results in res[0..n-1] (the caller PQclear()s each; NULL
+ * for statements that failed or did not run). Returns AUDIT_OK if every one
+ * succeeded, else the first failure's code with errstr/sqlstate set. Inside
+ * an explicit transaction the sync does not commit. */
+int audit__pipeline(audit_db *db, const audit__stmt *st, int n, PGresult **res);
+
+/* Streams the rows of one query to fn, one PGresult of one row at a time
+ * (libpq single-row mode: constant memory however many rows). fn returns 0
+ * to go on; anything else cancels the query and audit__stream returns
+ * AUDIT_OK. fn must not use db. */
+typedef int (*audit__row_fn)(PGresult *row, void *arg);
+int audit__stream(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+                  audit__row_fn fn, void *arg);
+
+/* The columns of audit_events in the order audit__row_read() expects. */
+#define AUDIT__EVENT_COLS                                                                                     \
+    "id, request_id, (extract(epoch FROM at) * 1000000)::bigint, action, actor, person, outcome, from_state,"  \
+    " to_state, phase, reason, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id,"    \
+    " detail, platform, team, channel, message_ref, thread, permalink, enc_version, prev_hash, hash,"         \
+    " to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Fills out from row `row` of r (strings borrowed from r). */
+void audit__row_read(PGresult *r, int row, audit_row *out);
+
+/* A since/until argument as PostgreSQL should read it: a bare date becomes
+ * midnight UTC. NULL stays NULL. dst must hold 64 bytes. */
+const char *audit__time_param(const char *t, char dst[64]);
+
+/* Compares the chain with every recorded checkpoint (verify.c): AUDIT_OK,
+ * or AUDIT_ERR_BROKEN with *first_broken and errstr saying how. */
+int audit__check_checkpoints(audit_db *db, int64_t *first_broken);
 
 /* The connection, or NULL with AUDIT_ERR_CONNECT in *rc when there is none usable. */
 PGconn *audit__conn(audit_db *db, int *rc);

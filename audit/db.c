@@ -3,6 +3,7 @@
  * travel as parameters, never inside SQL text. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit_int.h"
@@ -18,6 +19,7 @@ const char *audit_strerror(int code) {
     case AUDIT_ERR_BROKEN: return "audit hash chain is broken";
     case AUDIT_ERR_INVALID: return "invalid argument";
     case AUDIT_ERR_NOMEM: return "out of memory";
+    case AUDIT_ERR_IO: return "file read or write failed";
     }
     return "unknown audit error";
 }
@@ -70,9 +72,12 @@ int audit_connect(audit_db *db, const char *dsn) {
     }
     PQconninfoFree(opts);
 
-    /* connect_timeout comes first so the DSN's own setting overrides it. */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "nomatron", dsn, NULL};
+    /* connect_timeout comes first so the DSN's own setting overrides it.
+     * Texts are hashed as the bytes libpq hands over: UTF-8 always (the
+     * encoding says so), whatever the database's or the environment's
+     * default (PGCLIENTENCODING). */
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
+    const char *const vals[] = {"10", "nomatron", "UTF8", dsn, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) return audit__fail(db, AUDIT_ERR_NOMEM, "out of memory connecting to PostgreSQL");
     db->conn = c;
@@ -96,6 +101,7 @@ PGconn *audit__conn(audit_db *db, int *rc) {
         *rc = audit__fail(db, AUDIT_ERR_CONNECT, "not connected to PostgreSQL");
         return NULL;
     }
+    if (PQpipelineStatus(c) != PQ_PIPELINE_OFF) PQexitPipelineMode(c);
     /* A previous failure may have left a transaction open; never build on it. */
     if (PQtransactionStatus(c) != PQTRANS_IDLE) {
         PGresult *r = PQexec(c, "ROLLBACK");
@@ -123,12 +129,32 @@ bool audit_ping(audit_db *db) {
     return true;
 }
 
+/* Sets errstr/sqlstate from a failed result (r may be NULL) and maps it to a code. */
+int audit__result_error(audit_db *db, const char *what, PGresult *r) {
+    PGconn *c = db->conn;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "%s: ", what);
+    set_errstr_oneline(db, prefix, msg ? msg : PQerrorMessage(c));
+    if (PQstatus(c) != CONNECTION_OK) return AUDIT_ERR_CONNECT;
+    /* 08xxx: connection exceptions; 57P0x: the server is shutting down. */
+    if (strncmp(db->sqlstate, "08", 2) == 0 || strncmp(db->sqlstate, "57P0", 4) == 0) return AUDIT_ERR_CONNECT;
+    return r ? AUDIT_ERR_SQL : AUDIT_ERR_NOMEM;
+}
+
 int audit__exec(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
                 PGresult **res) {
+    return audit__exec_fmt(db, what, sql, nparams, params, res, 0);
+}
+
+int audit__exec_fmt(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+                    PGresult **res, int result_format) {
     if (res) *res = NULL;
     PGconn *c = db->conn;
     if (!c) return audit__fail(db, AUDIT_ERR_CONNECT, "%s: not connected to PostgreSQL", what);
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, result_format);
     ExecStatusType st = PQresultStatus(r);
     if (r && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
         db->sqlstate[0] = '\0';
@@ -136,19 +162,61 @@ int audit__exec(audit_db *db, const char *what, const char *sql, int nparams, co
         else PQclear(r);
         return AUDIT_OK;
     }
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
-    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char prefix[96];
-    snprintf(prefix, sizeof(prefix), "%s: ", what);
-    set_errstr_oneline(db, prefix, msg ? msg : PQerrorMessage(c));
-    bool had_result = r != NULL;
+    int rc = audit__result_error(db, what, r);
     PQclear(r);
-    if (PQstatus(c) != CONNECTION_OK) return AUDIT_ERR_CONNECT;
-    /* 08xxx: connection exceptions; 57P0x: the server is shutting down. */
-    /* (db->sqlstate, not state: that pointed into the result just cleared) */
-    if (strncmp(db->sqlstate, "08", 2) == 0 || strncmp(db->sqlstate, "57P0", 4) == 0) return AUDIT_ERR_CONNECT;
-    return had_result ? AUDIT_ERR_SQL : AUDIT_ERR_NOMEM;
+    return rc;
+}
+
+int audit__pipeline(audit_db *db, const audit__stmt *st, int n, PGresult **res) {
+    PGconn *c = db->conn;
+    for (int i = 0; i < n; i++) res[i] = NULL;
+    if (!c || PQstatus(c) != CONNECTION_OK) return audit__fail(db, AUDIT_ERR_CONNECT, "not connected to PostgreSQL");
+    if (PQenterPipelineMode(c) != 1) return audit__result_error(db, "entering pipeline mode", NULL);
+    int rc = AUDIT_OK, sent = 0;
+    for (; sent < n; sent++)
+        if (!PQsendQueryParams(c, st[sent].sql, st[sent].nparams, NULL, st[sent].params, NULL, NULL, 0)) {
+            rc = audit__result_error(db, st[sent].what, NULL);
+            break;
+        }
+    if (PQpipelineSync(c) != 1 && rc == AUDIT_OK) rc = audit__result_error(db, "sending", NULL);
+    /* Each statement yields its result(s) then NULL; the sync point yields
+     * PGRES_PIPELINE_SYNC. After a failure the rest come back ABORTED. */
+    for (int i = 0; i < sent; i++) {
+        PGresult *r;
+        bool got = false;
+        while ((r = PQgetResult(c)) != NULL) {
+            ExecStatusType s = PQresultStatus(r);
+            got = true;
+            if ((s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) && !res[i]) {
+                res[i] = r;
+                continue;
+            }
+            if (s != PGRES_PIPELINE_ABORTED && rc == AUDIT_OK) rc = audit__result_error(db, st[i].what, r);
+            PQclear(r);
+        }
+        if (!got && PQstatus(c) != CONNECTION_OK) {
+            if (rc == AUDIT_OK) rc = audit__result_error(db, st[i].what, NULL);
+            return rc; /* audit_ping() resets the connection, pipeline state with it */
+        }
+    }
+    for (int nulls = 0;;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            /* Only the sync result is left; NULL again means the protocol lost its place. */
+            if (PQstatus(c) != CONNECTION_OK || ++nulls > 2) {
+                if (rc == AUDIT_OK) rc = audit__result_error(db, "waiting for the pipeline sync", NULL);
+                if (PQstatus(c) == CONNECTION_OK) PQreset(c);
+                return rc;
+            }
+            continue;
+        }
+        ExecStatusType s = PQresultStatus(r);
+        PQclear(r);
+        if (s == PGRES_PIPELINE_SYNC) break;
+    }
+    if (PQexitPipelineMode(c) != 1 && rc == AUDIT_OK) rc = audit__result_error(db, "leaving pipeline mode", NULL);
+    if (rc == AUDIT_OK) db->sqlstate[0] = '\0';
+    return rc;
 }
 
 int audit__begin(audit_db *db) { return audit__exec(db, "BEGIN", "BEGIN", 0, NULL, NULL); }
@@ -168,4 +236,66 @@ void audit__rollback(audit_db *db) {
     if (!c || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) == PQTRANS_IDLE) return;
     PGresult *r = PQexec(c, "ROLLBACK");
     PQclear(r);
+}
+
+int audit__stream(audit_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+                  audit__row_fn fn, void *arg) {
+    int rc;
+    PGconn *c = audit__conn(db, &rc);
+    if (!c) return rc;
+    if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) return audit__result_error(db, what, NULL);
+    PQsetSingleRowMode(c);
+    bool stopped = false;
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!stopped && fn(r, arg) != 0) {
+                stopped = true;
+                /* Ask the server to stop sending; what is in flight is drained below. */
+                PGcancel *cn = PQgetCancel(c);
+                char eb[128];
+                if (cn) {
+                    PQcancel(cn, eb, sizeof(eb));
+                    PQfreeCancel(cn);
+                }
+            }
+        } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !stopped && rc == AUDIT_OK) {
+            rc = audit__result_error(db, what, r);
+        }
+        PQclear(r);
+    }
+    if (PQstatus(c) != CONNECTION_OK && rc == AUDIT_OK) rc = audit__result_error(db, what, NULL);
+    if (rc == AUDIT_OK) db->sqlstate[0] = '\0';
+    return rc;
+}
+
+static const char *col_str(PGresult *r, int row, int col) {
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+void audit__row_read(PGresult *r, int i, audit_row *out) {
+    audit_event *e = &out->ev;
+    memset(out, 0, sizeof(*out));
+    e->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    e->request_id = PQgetisnull(r, i, 1) ? 0 : strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    e->at_us = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+    const char **texts_a[] = {&e->action, &e->actor, &e->person, &e->outcome, &e->from_state, &e->to_state,
+                              &e->phase,  &e->reason, &e->env,   &e->job,     &e->from_image, &e->to_image};
+    for (int k = 0; k < 12; k++) *texts_a[k] = col_str(r, i, 3 + k);
+    e->nomad_job_version = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+    const char **texts_b[] = {&e->eval_id, &e->deployment_id, &e->detail, &e->platform, &e->team,
+                              &e->channel, &e->message_ref,   &e->thread, &e->permalink};
+    for (int k = 0; k < 9; k++) *texts_b[k] = col_str(r, i, 16 + k);
+    e->enc_version = atoi(PQgetvalue(r, i, 25));
+    e->prev_hash = PQgetvalue(r, i, 26);
+    out->hash = PQgetvalue(r, i, 27);
+    out->at = PQgetvalue(r, i, 28);
+}
+
+const char *audit__time_param(const char *t, char dst[64]) {
+    if (!t) return NULL;
+    if (strlen(t) == 10) snprintf(dst, 64, "%sT00:00:00Z", t);
+    else snprintf(dst, 64, "%s", t);
+    return dst;
 }

@@ -105,6 +105,49 @@ static const migration migrations[] = {
      "  FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();\n"
      "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events\n"
      "  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();\n"},
+    {"audit_messages, audit_checkpoints and the permalink lookup",
+     /* Every chat message tied to a request: inbound commands and clicks
+      * ('in') and what nomatron posted ('out'). The lookup table for
+      * `audit PERMALINK|TS|POST-ID`; the same facts are also in the chain. */
+     "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+     "BEGIN\n"
+     "  RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP\n"
+     "    USING ERRCODE = 'insufficient_privilege';\n"
+     "END;\n"
+     "$$;\n"
+     "CREATE TABLE audit_messages (\n"
+     "  id          bigserial PRIMARY KEY,\n"
+     "  request_id  bigint NOT NULL REFERENCES requests (id),\n"
+     "  direction   text NOT NULL CHECK (direction IN ('in', 'out')),\n"
+     "  platform    text NOT NULL CHECK (platform <> ''),\n"
+     "  team        text,\n"
+     "  channel     text,\n"
+     "  message_ref text NOT NULL CHECK (message_ref <> ''),\n"
+     "  thread      text,\n"
+     "  permalink   text,\n"
+     "  at          timestamptz NOT NULL DEFAULT now()\n"
+     ");\n"
+     "CREATE INDEX audit_messages_ref_idx ON audit_messages (message_ref);\n"
+     "CREATE INDEX audit_messages_permalink_idx ON audit_messages (permalink) WHERE permalink IS NOT NULL;\n"
+     "CREATE INDEX audit_messages_request_idx ON audit_messages (request_id, id);\n"
+     "CREATE TRIGGER audit_messages_no_update_delete BEFORE UPDATE OR DELETE ON audit_messages\n"
+     "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
+     "CREATE TRIGGER audit_messages_no_truncate BEFORE TRUNCATE ON audit_messages\n"
+     "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"
+     /* Head hashes published outside the database; verify compares the
+      * chain with each, which is how a truncated tail is caught. */
+     "CREATE TABLE audit_checkpoints (\n"
+     "  id        bigserial PRIMARY KEY,\n"
+     "  head_id   bigint NOT NULL CHECK (head_id >= 0),\n"
+     "  head_hash text NOT NULL CHECK (head_hash ~ '^[0-9a-f]{64}$'),\n"
+     "  events    bigint NOT NULL CHECK (events >= 0),\n"
+     "  at        timestamptz NOT NULL DEFAULT now()\n"
+     ");\n"
+     "CREATE TRIGGER audit_checkpoints_no_update_delete BEFORE UPDATE OR DELETE ON audit_checkpoints\n"
+     "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
+     "CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints\n"
+     "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"
+     "CREATE INDEX audit_events_permalink_idx ON audit_events (permalink) WHERE permalink IS NOT NULL;\n"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

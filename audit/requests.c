@@ -60,72 +60,123 @@ static void event_from_row(audit_event *e, PGresult *r) {
     e->permalink = col_str(r, 0, 15);
 }
 
-/* Appends e to the chain inside the caller's open transaction. Fills in
- * id, at_us, enc_version and prev_hash. The chain lock is held until the
- * caller's COMMIT or ROLLBACK. */
-static int append_event(audit_db *db, audit_event *e) {
-    int rc;
-    const char *key[] = {AUDIT_LOCK_CHAIN};
-    if ((rc = audit__exec(db, "taking the audit chain lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, key,
-                          NULL)))
-        return rc;
+typedef void (*fill_fn)(audit_event *e, PGresult *r);
 
-    /* The head and the time are read after the lock, so ids, hashes and
-     * times all advance together. */
-    PGresult *h = NULL;
-    rc = audit__exec(db, "reading the audit chain head",
-                     "SELECT (extract(epoch FROM t.now) * 1000000)::bigint, h.id, h.hash\n"
-                     "FROM (SELECT clock_timestamp() AS now) t\n"
-                     "LEFT JOIN LATERAL (SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1) h ON true",
-                     0, NULL, &h);
-    if (rc) return rc;
-    char prev[AUDIT_HASH_HEX_LEN + 1];
-    e->at_us = col_i64(h, 0, 0, 0);
-    e->id = col_i64(h, 0, 1, 0) + 1;
-    snprintf(prev, sizeof(prev), "%s", col_null(h, 0, 2) ? AUDIT_GENESIS_HASH : PQgetvalue(h, 0, 2));
-    PQclear(h);
-    e->prev_hash = prev;
-    e->enc_version = AUDIT_ENC_VERSION;
+static const char INSERT_EVENT_SQL[] =
+    "INSERT INTO audit_events (id, request_id, at, action, actor, person, outcome, from_state, to_state, phase,\n"
+    "  reason, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, detail, platform,\n"
+    "  team, channel, message_ref, thread, permalink, enc_version, prev_hash, hash)\n"
+    "VALUES ($1::bigint, $2::bigint,\n"
+    "  timestamptz 'epoch' + ($3::bigint / 1000000) * interval '1 second'\n"
+    "                      + ($3::bigint % 1000000) * interval '1 microsecond',\n"
+    "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::bigint, $17, $18, $19, $20, $21, $22, $23,\n"
+    "  $24, $25, $26::smallint, $27, $28)";
 
-    char hash[AUDIT_HASH_HEX_LEN + 1];
-    int crc = audit_canon_event_hash(e, hash);
-    if (crc != AUDIT_CANON_OK)
-        return audit__fail(db, crc == AUDIT_CANON_NOMEM ? AUDIT_ERR_NOMEM : AUDIT_ERR_INVALID,
-                           "cannot encode audit event: %s", audit_canon_strerror(crc));
-
+/* Text parameters of one event's INSERT; the strings live here. */
+typedef struct event_params {
     char id_s[24], req_s[24], at_s[24], njv_s[24], ver_s[8];
-    snprintf(id_s, sizeof(id_s), "%" PRId64, e->id);
-    snprintf(req_s, sizeof(req_s), "%" PRId64, e->request_id);
-    snprintf(at_s, sizeof(at_s), "%" PRId64, e->at_us);
-    snprintf(njv_s, sizeof(njv_s), "%" PRId64, e->nomad_job_version);
-    snprintf(ver_s, sizeof(ver_s), "%d", e->enc_version);
-    const char *p[] = {id_s,          e->request_id > 0 ? req_s : NULL,
-                       at_s,          e->action,
-                       e->actor,      e->person,
-                       e->outcome,    e->from_state,
-                       e->to_state,   e->phase,
-                       e->reason,     e->env,
-                       e->job,        e->from_image,
-                       e->to_image,   e->nomad_job_version >= 0 ? njv_s : NULL,
-                       e->eval_id,    e->deployment_id,
-                       e->detail,     e->platform,
-                       e->team,       e->channel,
+    char prev[AUDIT_HASH_HEX_LEN + 1], hash[AUDIT_HASH_HEX_LEN + 1];
+    const char *p[28];
+} event_params;
+
+static void event_params_fill(event_params *ep, const audit_event *e) {
+    snprintf(ep->id_s, sizeof(ep->id_s), "%" PRId64, e->id);
+    snprintf(ep->req_s, sizeof(ep->req_s), "%" PRId64, e->request_id);
+    snprintf(ep->at_s, sizeof(ep->at_s), "%" PRId64, e->at_us);
+    snprintf(ep->njv_s, sizeof(ep->njv_s), "%" PRId64, e->nomad_job_version);
+    snprintf(ep->ver_s, sizeof(ep->ver_s), "%d", e->enc_version);
+    const char *p[] = {ep->id_s,    e->request_id > 0 ? ep->req_s : NULL,
+                       ep->at_s,    e->action,
+                       e->actor,    e->person,
+                       e->outcome,  e->from_state,
+                       e->to_state, e->phase,
+                       e->reason,   e->env,
+                       e->job,      e->from_image,
+                       e->to_image, e->nomad_job_version >= 0 ? ep->njv_s : NULL,
+                       e->eval_id,  e->deployment_id,
+                       e->detail,   e->platform,
+                       e->team,     e->channel,
                        e->message_ref, e->thread,
-                       e->permalink,  ver_s,
-                       e->prev_hash,  hash};
-    /* at: whole seconds and microseconds added separately keep the
-     * interval arithmetic exact (no float rounding). */
-    return audit__exec(
-        db, "appending the audit event",
-        "INSERT INTO audit_events (id, request_id, at, action, actor, person, outcome, from_state, to_state, phase,\n"
-        "  reason, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, detail, platform,\n"
-        "  team, channel, message_ref, thread, permalink, enc_version, prev_hash, hash)\n"
-        "VALUES ($1::bigint, $2::bigint,\n"
-        "  timestamptz 'epoch' + ($3::bigint / 1000000) * interval '1 second'\n"
-        "                      + ($3::bigint % 1000000) * interval '1 microsecond',\n"
-        "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::bigint, $17, $18, $19, $20, $21, $22, $23,\n"
-        "  $24, $25, $26::smallint, $27, $28)",
-        (int)(sizeof(p) / sizeof(p[0])), p, NULL);
+                       e->permalink, ep->ver_s,
+                       ep->prev,    ep->hash};
+    memcpy(ep->p, p, sizeof(p));
+}
+
+#define MAX_EVENTS (1 + AUDIT_NOTES_MAX)
+
+/* Runs `main` (an INSERT or UPDATE ... RETURNING the columns `fill` reads)
+ * and appends evs[0..n-1], all in one transaction, in two round trips:
+ *   1. BEGIN; main; take the chain lock; read the head and the clock
+ *   2. INSERT each event; COMMIT
+ * The chain lock is taken after the row change (whose row lock orders
+ * racing movers of one request) and is held only from step 1's third
+ * statement to the COMMIT: one round trip plus hashing. Reading the head in
+ * a statement of its own after the lock gives it a snapshot that includes
+ * the previous holder's commit.
+ * If main returns no row, nothing is written and *no_row is set. */
+static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n,
+                             bool *no_row) {
+    int rc;
+    *no_row = false;
+    if (n < 1 || n > MAX_EVENTS) return audit__fail(db, AUDIT_ERR_INVALID, "1 to %d events per transaction", MAX_EVENTS);
+    if (!audit__conn(db, &rc)) return rc;
+    const char *key[] = {AUDIT_LOCK_CHAIN};
+    const audit__stmt first[] = {
+        {"BEGIN", "BEGIN", 0, NULL},
+        *main,
+        {"taking the audit chain lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, key},
+        {"reading the audit chain head",
+         "SELECT (extract(epoch FROM t.now) * 1000000)::bigint, h.id, h.hash\n"
+         "FROM (SELECT clock_timestamp() AS now) t\n"
+         "LEFT JOIN LATERAL (SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1) h ON true",
+         0, NULL},
+    };
+    PGresult *r1[4];
+    rc = audit__pipeline(db, first, 4, r1);
+    if (rc == AUDIT_OK && PQntuples(r1[1]) == 0) *no_row = true;
+    if (rc || *no_row) {
+        for (int i = 0; i < 4; i++) PQclear(r1[i]);
+        audit__rollback(db);
+        return rc;
+    }
+    PGresult *h = r1[3];
+    int64_t at_us = col_i64(h, 0, 0, 0), head = col_i64(h, 0, 1, 0);
+    event_params *ep = calloc((size_t)n, sizeof(*ep));
+    if (!ep) {
+        rc = audit__fail(db, AUDIT_ERR_NOMEM, "out of memory appending audit events");
+        goto out;
+    }
+    snprintf(ep[0].prev, sizeof(ep[0].prev), "%s", col_null(h, 0, 2) ? AUDIT_GENESIS_HASH : PQgetvalue(h, 0, 2));
+    audit__stmt second[MAX_EVENTS + 1];
+    for (int i = 0; i < n; i++) {
+        audit_event *e = &evs[i];
+        fill(e, r1[1]);
+        e->id = head + 1 + i;
+        e->at_us = at_us;
+        e->enc_version = AUDIT_ENC_VERSION;
+        if (i > 0) memcpy(ep[i].prev, ep[i - 1].hash, sizeof(ep[i].prev));
+        e->prev_hash = ep[i].prev;
+        int crc = audit_canon_event_hash(e, ep[i].hash);
+        if (crc != AUDIT_CANON_OK) {
+            rc = audit__fail(db, crc == AUDIT_CANON_NOMEM ? AUDIT_ERR_NOMEM : AUDIT_ERR_INVALID,
+                             "cannot encode audit event: %s", audit_canon_strerror(crc));
+            goto out;
+        }
+        event_params_fill(&ep[i], e);
+        second[i] = (audit__stmt){"appending the audit event", INSERT_EVENT_SQL, 28, ep[i].p};
+    }
+    second[n] = (audit__stmt){"COMMIT", "COMMIT", 0, NULL};
+    PGresult *r2[MAX_EVENTS + 1];
+    rc = audit__pipeline(db, second, n + 1, r2);
+    /* A COMMIT in a failed transaction "succeeds" as ROLLBACK. */
+    if (rc == AUDIT_OK && strcmp(PQcmdStatus(r2[n]), "COMMIT") != 0)
+        rc = audit__fail(db, AUDIT_ERR_SQL, "COMMIT: transaction was rolled back");
+    for (int i = 0; i <= n; i++) PQclear(r2[i]);
+out:
+    free(ep);
+    for (int i = 0; i < 4; i++) PQclear(r1[i]);
+    if (rc) audit__rollback(db);
+    return rc;
 }
 
 int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_out, bool *existed) {
@@ -173,54 +224,40 @@ int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_o
         }
         PQclear(res);
     }
-    if ((rc = audit__begin(db))) return rc;
-    rc = audit__exec(db, "inserting the request",
-                     "INSERT INTO requests (idem_key, kind, state, env, job, version, to_image, canary, user_reason,\n"
-                     "  actor, person, platform, team, channel, message_ref, thread, permalink, route)\n"
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)\n"
-                     "ON CONFLICT (idem_key) DO NOTHING\n"
-                     "RETURNING " EVENT_COLS,
-                     (int)(sizeof(p) / sizeof(p[0])), p, &res);
-    if (rc) goto fail;
-
-    if (PQntuples(res) == 0) {
-        /* The key was seen before (possibly committed by a racing
-         * transaction we just waited for): report that request. */
-        PQclear(res);
-        const char *k[] = {r->idem_key};
-        rc = audit__exec(db, "looking up the idempotency key", "SELECT id FROM requests WHERE idem_key = $1", 1, k,
-                         &res);
-        if (rc) goto fail;
-        if (PQntuples(res) != 1) {
-            PQclear(res);
-            rc = audit__fail(db, AUDIT_ERR_SQL, "idempotency key conflicted but no request holds it");
-            goto fail;
-        }
-        if (id_out) *id_out = col_i64(res, 0, 0, 0);
-        if (existed) *existed = true;
-        PQclear(res);
-        audit__rollback(db);
-        db->errstr[0] = '\0';
-        return AUDIT_OK;
-    }
-
+    audit__stmt ins = {"inserting the request",
+                       "INSERT INTO requests (idem_key, kind, state, env, job, version, to_image, canary, user_reason,\n"
+                       "  actor, person, platform, team, channel, message_ref, thread, permalink, route)\n"
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)\n"
+                       "ON CONFLICT (idem_key) DO NOTHING\n"
+                       "RETURNING " EVENT_COLS,
+                       (int)(sizeof(p) / sizeof(p[0])), p};
     audit_event e = {
         .action = "request.created", .actor = r->actor, .person = r->person, .outcome = r->state,
         .to_state = r->state, .detail = r->user_reason,
     };
-    event_from_row(&e, res);
-    int64_t id = e.request_id;
-    rc = append_event(db, &e);
-    PQclear(res); /* e borrowed its strings from res */
-    if (rc) goto fail;
-    if ((rc = audit__commit(db))) return rc;
-    if (id_out) *id_out = id;
+    bool no_row = false;
+    rc = write_with_events(db, &ins, event_from_row, &e, 1, &no_row);
+    if (rc) return rc;
+    if (no_row) {
+        /* The key was seen before (committed by a racing transaction we
+         * waited for on the unique index): report that request. */
+        const char *k[] = {r->idem_key};
+        if ((rc = audit__exec(db, "looking up the idempotency key", "SELECT id FROM requests WHERE idem_key = $1", 1,
+                              k, &res)))
+            return rc;
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            return audit__fail(db, AUDIT_ERR_SQL, "idempotency key conflicted but no request holds it");
+        }
+        if (id_out) *id_out = col_i64(res, 0, 0, 0);
+        if (existed) *existed = true;
+        PQclear(res);
+        db->errstr[0] = '\0';
+        return AUDIT_OK;
+    }
+    if (id_out) *id_out = e.request_id;
     db->errstr[0] = '\0';
     return AUDIT_OK;
-
-fail:
-    audit__rollback(db);
-    return rc;
 }
 
 #define REQUEST_COLS                                                                                            \
@@ -233,23 +270,9 @@ static void copy_col(char *dst, size_t n, PGresult *r, int col) {
     snprintf(dst, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
-int audit_request_get(audit_db *db, int64_t id, audit_request *out) {
-    int rc;
-    memset(out, 0, sizeof(*out));
-    if (id <= 0) return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", id);
-    if (!audit__conn(db, &rc)) return rc;
-    char id_s[24];
-    snprintf(id_s, sizeof(id_s), "%" PRId64, id);
-    const char *p[] = {id_s};
-    PGresult *r = NULL;
-    if ((rc = audit__exec(db, "reading the request", "SELECT " REQUEST_COLS " FROM requests WHERE id = $1::bigint", 1,
-                          p, &r)))
-        return rc;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", id);
-    }
-    /* Columns longer than the struct's buffers are truncated (display only). */
+/* Row 0 of r (REQUEST_COLS) into out. Columns longer than the struct's
+ * buffers are truncated (display only). */
+static void request_read(PGresult *r, audit_request *out) {
     out->id = col_i64(r, 0, 0, 0);
     copy_col(out->kind, sizeof(out->kind), r, 1);
     copy_col(out->state, sizeof(out->state), r, 2);
@@ -272,18 +295,44 @@ int audit_request_get(audit_db *db, int64_t id, audit_request *out) {
     copy_col(out->detail, sizeof(out->detail), r, 19);
     copy_col(out->created_at, sizeof(out->created_at), r, 20);
     copy_col(out->updated_at, sizeof(out->updated_at), r, 21);
+}
+
+int audit_request_get(audit_db *db, int64_t id, audit_request *out) {
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (id <= 0) return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", id);
+    if (!audit__conn(db, &rc)) return rc;
+    char id_s[24];
+    snprintf(id_s, sizeof(id_s), "%" PRId64, id);
+    const char *p[] = {id_s};
+    PGresult *r = NULL;
+    if ((rc = audit__exec(db, "reading the request", "SELECT " REQUEST_COLS " FROM requests WHERE id = $1::bigint", 1,
+                          p, &r)))
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", id);
+    }
+    request_read(r, out);
     PQclear(r);
     db->errstr[0] = '\0';
     return AUDIT_OK;
 }
 
 int audit_request_transition(audit_db *db, int64_t id, const audit_transition *t) {
+    return audit_request_transition_notes(db, id, t, NULL, 0);
+}
+
+int audit_request_transition_notes(audit_db *db, int64_t id, const audit_transition *t, const audit_note *notes,
+                                   size_t n) {
     int rc;
     if (!t || !nz(t->from_state) || !nz(t->to_state) || !nz(t->action) || !nz(t->actor))
         return audit__fail(db, AUDIT_ERR_INVALID, "a transition needs from_state, to_state, action and actor");
     if (!state_valid(t->from_state) || !state_valid(t->to_state))
         return audit__fail(db, AUDIT_ERR_INVALID, "'%.32s' is not a request state",
                            state_valid(t->from_state) ? t->to_state : t->from_state);
+    if (n > AUDIT_NOTES_MAX || (n > 0 && !notes))
+        return audit__fail(db, AUDIT_ERR_INVALID, "at most %d notes per transition", AUDIT_NOTES_MAX);
     if (id <= 0) return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", id);
     static const char *const names[] = {"phase",  "reason",     "action",  "actor",         "person",
                                         "outcome", "detail",    "from_image", "eval_id", "deployment_id"};
@@ -291,7 +340,25 @@ int audit_request_transition(audit_db *db, int64_t id, const audit_transition *t
                                 t->outcome, t->detail, t->from_image, t->eval_id, t->deployment_id};
     const char *bad = too_long(names, vals, (int)(sizeof(vals) / sizeof(vals[0])));
     if (bad) return audit__fail(db, AUDIT_ERR_INVALID, "%s is longer than %d bytes", bad, AUDIT_FIELD_MAX);
-    if (!audit__conn(db, &rc)) return rc;
+    audit_event evs[MAX_EVENTS];
+    memset(evs, 0, sizeof(evs));
+    evs[0] = (audit_event){
+        .action = t->action, .actor = t->actor, .person = t->person, .outcome = t->outcome,
+        .from_state = t->from_state, .to_state = t->to_state, .detail = t->detail,
+    };
+    for (size_t i = 0; i < n; i++) {
+        const audit_note *no = &notes[i];
+        static const char *const nnames[] = {"note action", "note actor", "note person", "note outcome",
+                                             "note detail"};
+        const char *const nvals[] = {no->action, no->actor, no->person, no->outcome, no->detail};
+        if (!nz(no->action)) return audit__fail(db, AUDIT_ERR_INVALID, "note %zu has no action", i + 1);
+        if ((bad = too_long(nnames, nvals, 5)))
+            return audit__fail(db, AUDIT_ERR_INVALID, "%s is longer than %d bytes", bad, AUDIT_FIELD_MAX);
+        evs[1 + i] = (audit_event){
+            .action = no->action, .actor = nz(no->actor) ? no->actor : t->actor, .person = no->person,
+            .outcome = no->outcome, .from_state = t->to_state, .to_state = t->to_state, .detail = no->detail,
+        };
+    }
 
     char id_s[24], njv_s[24];
     snprintf(id_s, sizeof(id_s), "%" PRId64, id);
@@ -299,24 +366,23 @@ int audit_request_transition(audit_db *db, int64_t id, const audit_transition *t
     const char *p[] = {id_s,    t->from_state, t->to_state,       t->phase,
                        t->reason, t->from_image, t->eval_id,      t->deployment_id,
                        t->nomad_job_version >= 0 ? njv_s : NULL, t->detail};
-    if ((rc = audit__begin(db))) return rc;
-    PGresult *res = NULL;
     /* The WHERE on state is the guard: two workers racing on one request
      * cannot both move it, and a stale caller gets AUDIT_ERR_STATE. */
-    rc = audit__exec(db, "updating the request",
-                     "UPDATE requests SET state = $3,\n"
-                     "  phase = COALESCE($4, phase), reason = COALESCE($5, reason),\n"
-                     "  from_image = COALESCE($6, from_image), eval_id = COALESCE($7, eval_id),\n"
-                     "  deployment_id = COALESCE($8, deployment_id),\n"
-                     "  nomad_job_version = COALESCE($9::bigint, nomad_job_version),\n"
-                     "  detail = COALESCE($10, detail), updated_at = now()\n"
-                     "WHERE id = $1::bigint AND state = $2\n"
-                     "RETURNING " EVENT_COLS,
-                     (int)(sizeof(p) / sizeof(p[0])), p, &res);
-    if (rc) goto fail;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        audit__rollback(db);
+    audit__stmt upd = {"updating the request",
+                       "UPDATE requests SET state = $3,\n"
+                       "  phase = COALESCE($4, phase), reason = COALESCE($5, reason),\n"
+                       "  from_image = COALESCE($6, from_image), eval_id = COALESCE($7, eval_id),\n"
+                       "  deployment_id = COALESCE($8, deployment_id),\n"
+                       "  nomad_job_version = COALESCE($9::bigint, nomad_job_version),\n"
+                       "  detail = COALESCE($10, detail), updated_at = now()\n"
+                       "WHERE id = $1::bigint AND state = $2\n"
+                       "RETURNING " EVENT_COLS,
+                       (int)(sizeof(p) / sizeof(p[0])), p};
+    bool no_row = false;
+    rc = write_with_events(db, &upd, event_from_row, evs, 1 + (int)n, &no_row);
+    if (rc) return rc;
+    if (no_row) {
+        PGresult *res = NULL;
         const char *q[] = {id_s};
         if ((rc = audit__exec(db, "reading the request", "SELECT state FROM requests WHERE id = $1::bigint", 1, q,
                               &res)))
@@ -328,20 +394,88 @@ int audit_request_transition(audit_db *db, int64_t id, const audit_transition *t
         PQclear(res);
         return rc;
     }
-
-    audit_event e = {
-        .action = t->action, .actor = t->actor, .person = t->person, .outcome = t->outcome,
-        .from_state = t->from_state, .to_state = t->to_state, .detail = t->detail,
-    };
-    event_from_row(&e, res);
-    rc = append_event(db, &e);
-    PQclear(res);
-    if (rc) goto fail;
-    if ((rc = audit__commit(db))) return rc;
     db->errstr[0] = '\0';
     return AUDIT_OK;
+}
 
-fail:
-    audit__rollback(db);
+/* Only the request's id, env and job: a message event carries the
+ * message's own platform, channel and ts, not the request's origin. */
+static void fill_message(audit_event *e, PGresult *r) {
+    e->request_id = col_i64(r, 0, 0, 0);
+    e->env = col_str(r, 0, 1);
+    e->job = col_str(r, 0, 2);
+    e->nomad_job_version = -1;
+}
+
+int audit_message_record(audit_db *db, int64_t request_id, const audit_origin *msg, const char *direction,
+                         const char *actor) {
+    if (!msg || !nz(msg->platform) || !nz(msg->message_ref))
+        return audit__fail(db, AUDIT_ERR_INVALID, "a message needs a platform and a message reference");
+    if (!direction || (strcmp(direction, "in") != 0 && strcmp(direction, "out") != 0))
+        return audit__fail(db, AUDIT_ERR_INVALID, "direction is \"in\" or \"out\"");
+    if (request_id <= 0) return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", request_id);
+    static const char *const names[] = {"platform", "team", "channel", "message_ref", "thread", "permalink", "actor"};
+    const char *const vals[] = {msg->platform, msg->team, msg->channel, msg->message_ref, msg->thread, msg->permalink,
+                                actor};
+    const char *bad = too_long(names, vals, 7);
+    if (bad) return audit__fail(db, AUDIT_ERR_INVALID, "%s is longer than %d bytes", bad, AUDIT_FIELD_MAX);
+    /* message_ref and permalink sit in btree indexes, whose entries must stay small. */
+    if (strlen(msg->message_ref) > AUDIT_REF_MAX || (msg->permalink && strlen(msg->permalink) > AUDIT_REF_MAX))
+        return audit__fail(db, AUDIT_ERR_INVALID, "message_ref and permalink are at most %d bytes", AUDIT_REF_MAX);
+    char id_s[24];
+    snprintf(id_s, sizeof(id_s), "%" PRId64, request_id);
+    const char *p[] = {id_s, direction, msg->platform, msg->team, msg->channel, msg->message_ref, msg->thread,
+                       msg->permalink};
+    audit__stmt ins = {"recording the message",
+                       "WITH r AS (SELECT id, env, job FROM requests WHERE id = $1::bigint),\n"
+                       "m AS (INSERT INTO audit_messages (request_id, direction, platform, team, channel, message_ref,\n"
+                       "        thread, permalink)\n"
+                       "      SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM r RETURNING request_id)\n"
+                       "SELECT r.id, r.env, r.job FROM r JOIN m ON m.request_id = r.id",
+                       8, p};
+    audit_event e = {
+        .action = strcmp(direction, "in") == 0 ? "message.in" : "message.out",
+        .actor = nz(actor) ? actor : "nomatron", .platform = msg->platform, .team = msg->team,
+        .channel = msg->channel, .message_ref = msg->message_ref, .thread = msg->thread,
+        .permalink = msg->permalink,
+    };
+    bool no_row = false;
+    int rc = write_with_events(db, &ins, fill_message, &e, 1, &no_row);
+    if (rc) return rc;
+    if (no_row) return audit__fail(db, AUDIT_ERR_NOT_FOUND, "D-%" PRId64 " does not exist", request_id);
+    db->errstr[0] = '\0';
+    return AUDIT_OK;
+}
+
+typedef struct history_ctx {
+    audit_request_cb cb;
+    void *arg;
+    audit_request req;
+} history_ctx;
+
+static int history_row(PGresult *r, void *arg) {
+    history_ctx *x = arg;
+    memset(&x->req, 0, sizeof(x->req));
+    request_read(r, &x->req);
+    return x->cb(&x->req, x->arg);
+}
+
+int audit_history(audit_db *db, const char *job, const char *env, int limit, audit_request_cb cb, void *arg) {
+    if (!nz(job) || !cb) return audit__fail(db, AUDIT_ERR_INVALID, "history needs a job");
+    if (limit < 1 || limit > AUDIT_HISTORY_MAX)
+        return audit__fail(db, AUDIT_ERR_INVALID, "history shows 1 to %d requests", AUDIT_HISTORY_MAX);
+    char lim_s[16];
+    snprintf(lim_s, sizeof(lim_s), "%d", limit);
+    const char *p[] = {job, nz(env), lim_s};
+    history_ctx *x = malloc(sizeof(*x)); /* audit_request is a few kB: keep it off small stacks */
+    if (!x) return audit__fail(db, AUDIT_ERR_NOMEM, "out of memory");
+    x->cb = cb;
+    x->arg = arg;
+    int rc = audit__stream(db, "reading the history",
+                           "SELECT " REQUEST_COLS " FROM requests\n"
+                           "WHERE job = $1 AND ($2::text IS NULL OR env = $2) ORDER BY id DESC LIMIT $3::integer",
+                           3, p, history_row, x);
+    free(x);
+    if (rc == AUDIT_OK) db->errstr[0] = '\0';
     return rc;
 }

@@ -216,6 +216,11 @@ static int cmd_migrate(int argc, char **argv) {
     audit_db db;
     int rc = audit_connect(&db, dsn), applied = 0;
     if (rc == AUDIT_OK) rc = audit_migrate(&db, &applied);
+    /* With a separate owner, the app role gets INSERT and SELECT only (docs/AUDIT.md, "Roles"). */
+    char app[64], owner[64];
+    if (rc == AUDIT_OK && cfg->postgres_migrate[0] && audit_dsn_user(cfg->postgres, app, sizeof(app)) == AUDIT_OK &&
+        app[0] && audit_dsn_user(cfg->postgres_migrate, owner, sizeof(owner)) == AUDIT_OK && strcmp(app, owner) != 0)
+        rc = audit_grant_app_role(&db, app, true);
     if (rc == AUDIT_OK) printf("migrations applied: %d\n", applied);
     else fprintf(stderr, "nomatron migrate: %s: %s\n", audit_strerror(rc), db.errstr);
     audit_close(&db);

@@ -50,8 +50,8 @@ code_of 2 "audit show: bad --since" audit show --since yesterday
 code_of 2 "audit show: bad --request" audit show --request X-1
 code_of 2 "audit verify: flag of another subcommand" audit verify --format csv
 check "... is named" contains "$out" "--format does not apply here"
-code_of 2 "audit export: not available yet" audit export --format csv --config "$cfg" --since 2026-01-01
-check "... says so" contains "$out" "not available in this build yet"
+code_of 1 "audit export before migrate" audit export --format csv --config "$cfg" --since 2026-01-01
+check "... says to migrate" contains "$out" "run nomatron migrate"
 code_of 2 "config: unknown subcommand" config frob
 code_of 2 "version: extra argument" version now
 code_of 2 "shell --as without allow_as" shell --config "$cfg" --as mallory --workers 0

@@ -1,4 +1,6 @@
-# audit/: the canonical encoding (pure) and the PostgreSQL side (needs
-# PG_CONNINFO: a role that may CREATE SCHEMA; each run uses its own schema).
+# audit/: the canonical encoding and the export reader (pure), and the
+# PostgreSQL side (needs PG_CONNINFO: a role that may CREATE SCHEMA; each run
+# uses its own schema; PG_ADMIN_CONNINFO, when set, adds the service-role test).
 nm_unit_test(test_canon ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_canon.c nm_audit)
+nm_unit_test(test_audit_export ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_export.c nm_audit)
 nm_unit_test(test_audit ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit.c nm_audit Threads::Threads)

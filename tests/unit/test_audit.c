@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "canon.h"
+#include "export.h"
 
 static const char *base_conninfo;
 static int schema_seq;
@@ -688,6 +689,438 @@ static void test_text_roundtrip(void **state) {
     expect_intact(f);
 }
 
+
+/* ---- several events in one transaction ---- */
+
+static void test_transition_notes(void **state) {
+    fixture *f = *state;
+    int64_t id = create(f, NULL);
+    audit_transition t = {.from_state = "queued", .to_state = "running", .phase = "registering",
+                          .action = "deploy.started", .actor = "nomatron:worker", .nomad_job_version = -1};
+    audit_note notes[] = {{.action = "deploy.lease", .detail = "lease taken"},
+                          {.action = "approval.counted", .actor = "slack:U2", .person = "bob", .outcome = "2/2"}};
+    assert_int_equal(audit_request_transition_notes(&f->db, id, &t, notes, 2), AUDIT_OK);
+    char *s = q1(f, "SELECT string_agg(id || ':' || action || ':' || actor || ':' || at::text, ',' ORDER BY id) "
+                    "FROM audit_events WHERE id > 1", NULL, NULL);
+    assert_non_null(s);
+    /* consecutive ids, one time (one transaction), the note's own actor */
+    char *at = q1(f, "SELECT at::text FROM audit_events WHERE id = 2", NULL, NULL);
+    char want[512];
+    snprintf(want, sizeof(want), "2:deploy.started:nomatron:worker:%s,3:deploy.lease:nomatron:worker:%s,"
+                                 "4:approval.counted:slack:U2:%s", at, at, at);
+    assert_string_equal(s, want);
+    free(s);
+    free(at);
+    /* a bad note writes nothing, not even the transition */
+    t = (audit_transition){.from_state = "running", .to_state = "succeeded", .action = "deploy.succeeded",
+                           .actor = "w", .nomad_job_version = -1};
+    audit_note bad = {.action = NULL};
+    assert_int_equal(audit_request_transition_notes(&f->db, id, &t, &bad, 1), AUDIT_ERR_INVALID);
+    assert_int_equal(audit_request_transition_notes(&f->db, id, &t, notes, AUDIT_NOTES_MAX + 1), AUDIT_ERR_INVALID);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events"), 4);
+    /* a refused transition writes none of its notes */
+    t.from_state = "queued";
+    assert_int_equal(audit_request_transition_notes(&f->db, id, &t, notes, 2), AUDIT_ERR_STATE);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events"), 4);
+    expect_intact(f);
+}
+
+/* ---- messages and lookups ---- */
+
+static void test_messages_and_lookup(void **state) {
+    fixture *f = *state;
+    audit_new_request nr = sample("slack:trig-1");
+    nr.origin = (audit_origin){.platform = "slack", .team = "T1", .channel = "slack:C0PROD",
+                               .message_ref = "1700000000.000100",
+                               .permalink = "https://acme.slack.com/archives/C0PROD/p1700000000000100"};
+    int64_t id = 0;
+    bool existed;
+    assert_int_equal(audit_request_create(&f->db, &nr, &id, &existed), AUDIT_OK);
+    int64_t other = create(f, NULL);
+    audit_origin posted = {.platform = "slack", .team = "T1", .channel = "slack:C0PROD",
+                           .message_ref = "1700000000.000200", .thread = "1700000000.000100",
+                           .permalink = "https://acme.slack.com/archives/C0PROD/p1700000000000200?thread_ts=1"};
+    assert_int_equal(audit_message_record(&f->db, id, &posted, "out", NULL), AUDIT_OK);
+    audit_origin mm = {.platform = "mattermost", .channel = "mattermost:town", .message_ref = "abcdefghijklmnopqrstuvwxyz",
+                       .permalink = "https://mm.example.com/acme/pl/abcdefghijklmnopqrstuvwxyz"};
+    assert_int_equal(audit_message_record(&f->db, other, &mm, "in", "mattermost:u1"), AUDIT_OK);
+    /* the message events are in the chain, with the message's own origin */
+    char *s = q1(f, "SELECT concat_ws('|', action, actor, platform, channel, message_ref, thread, env, job, "
+                    "coalesce(nomad_job_version::text, 'NULL')) FROM audit_events WHERE id = 3", NULL, NULL);
+    assert_string_equal(s, "message.out|nomatron|slack|slack:C0PROD|1700000000.000200|1700000000.000100|staging|api|NULL");
+    free(s);
+
+    struct { const char *ref; int64_t want; } cases[] = {
+        {"D-1", id}, {"d-2", other}, {"2", other},
+        {"1700000000.000100", id},                                          /* the command's ts */
+        {"1700000000.000200", id},                                          /* a post's ts */
+        {"https://acme.slack.com/archives/C0PROD/p1700000000000100", id},   /* recorded permalink */
+        {"https://acme.slack.com/archives/C0PROD/p1700000000000200", id},   /* variant of a permalink: by ts */
+        {"https://other.slack.com/archives/C0PROD/p1700000000000200?thread_ts=x", id},
+        {"abcdefghijklmnopqrstuvwxyz", other},                              /* Mattermost post id */
+        {"https://mm.example.com/acme/pl/abcdefghijklmnopqrstuvwxyz", other},
+        {"http://mm.example.com/x/pl/abcdefghijklmnopqrstuvwxyz#frag", other},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = -1;
+        int rc = audit_lookup(&f->db, cases[i].ref, &got);
+        if (rc != AUDIT_OK || got != cases[i].want)
+            fail_msg("lookup '%s': rc %d (%s), got %lld want %lld", cases[i].ref, rc, f->db.errstr, (long long)got,
+                     (long long)cases[i].want);
+    }
+    const char *unknown[] = {"D-99", "1700000000.999999", "https://acme.slack.com/archives/C0PROD/p1700000000999999",
+                             "zzzzzzzzzzzzzzzzzzzzzzzzzz", "'; DROP TABLE requests; --", "\xf0\x9f\x9a\x80"};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        int64_t got = -1;
+        assert_int_equal(audit_lookup(&f->db, unknown[i], &got), AUDIT_ERR_NOT_FOUND);
+        assert_int_equal(got, 0);
+        assert_non_null(strstr(f->db.errstr, "no record"));
+    }
+    int64_t got;
+    assert_int_equal(audit_lookup(&f->db, "", &got), AUDIT_ERR_INVALID);
+    assert_int_equal(audit_lookup(&f->db, "a\nb", &got), AUDIT_ERR_INVALID);
+    char big[AUDIT_REF_MAX + 2];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(audit_lookup(&f->db, big, &got), AUDIT_ERR_INVALID);
+
+    /* bad messages */
+    assert_int_equal(audit_message_record(&f->db, 999, &posted, "out", NULL), AUDIT_ERR_NOT_FOUND);
+    assert_int_equal(audit_message_record(&f->db, id, &posted, "sideways", NULL), AUDIT_ERR_INVALID);
+    audit_origin noref = {.platform = "slack"};
+    assert_int_equal(audit_message_record(&f->db, id, &noref, "out", NULL), AUDIT_ERR_INVALID);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_messages"), 2);
+    /* append-only like the events */
+    char *err = exec_fails(f, "UPDATE audit_messages SET message_ref = 'x'");
+    assert_non_null(strstr(err, "audit_messages is append-only"));
+    free(err);
+    err = exec_fails(f, "TRUNCATE audit_checkpoints");
+    assert_non_null(strstr(err, "audit_checkpoints is append-only"));
+    free(err);
+    expect_intact(f);
+}
+
+typedef struct collect {
+    int n;
+    int stop_after;
+    char actions[1024];
+    int64_t ids[64];
+} collect;
+
+static int collect_row(const audit_row *row, void *arg) {
+    collect *c = arg;
+    assert_true(audit_canon_hash_valid(row->hash));
+    assert_int_equal(strlen(row->at), 27);
+    /* every row read back re-hashes to its stored hash */
+    char h[65];
+    assert_int_equal(audit_canon_event_hash(&row->ev, h), AUDIT_CANON_OK);
+    assert_string_equal(h, row->hash);
+    if (c->n < 64) c->ids[c->n] = row->ev.id;
+    c->n++;
+    size_t len = strlen(c->actions);
+    snprintf(c->actions + len, sizeof(c->actions) - len, "%s%s", len ? "," : "", row->ev.action);
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static int collect_req(const audit_request *r, void *arg) {
+    collect *c = arg;
+    if (c->n < 64) c->ids[c->n] = r->id;
+    c->n++;
+    size_t len = strlen(c->actions);
+    snprintf(c->actions + len, sizeof(c->actions) - len, "%s%s/%s/%s", len ? "," : "", r->env, r->job, r->state);
+    return 0;
+}
+
+static void test_trail_history_show(void **state) {
+    fixture *f = *state;
+    int64_t a = create(f, NULL);
+    audit_new_request nr = sample(NULL);
+    nr.job = "web";
+    nr.actor = "slack:U9";
+    int64_t b = 0;
+    bool existed;
+    assert_int_equal(audit_request_create(&f->db, &nr, &b, &existed), AUDIT_OK);
+    assert_int_equal(move(f, a, "queued", "running", "registering", "deploy.started"), AUDIT_OK);
+    nr.env = "production";
+    int64_t c3 = 0;
+    assert_int_equal(audit_request_create(&f->db, &nr, &c3, &existed), AUDIT_OK);
+    assert_int_equal(move(f, a, "running", "succeeded", "", "deploy.succeeded"), AUDIT_OK);
+
+    collect c = {0};
+    assert_int_equal(audit_trail(&f->db, a, collect_row, &c), AUDIT_OK);
+    assert_string_equal(c.actions, "request.created,deploy.started,deploy.succeeded");
+    c = (collect){0};
+    assert_int_equal(audit_trail(&f->db, 77, collect_row, &c), AUDIT_ERR_NOT_FOUND);
+    assert_int_equal(c.n, 0);
+
+    c = (collect){0};
+    assert_int_equal(audit_history(&f->db, "web", NULL, 10, collect_req, &c), AUDIT_OK);
+    assert_string_equal(c.actions, "production/web/queued,staging/web/queued");
+    c = (collect){0};
+    assert_int_equal(audit_history(&f->db, "web", "staging", 10, collect_req, &c), AUDIT_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.ids[0], b);
+    c = (collect){0};
+    assert_int_equal(audit_history(&f->db, "api", NULL, 1, collect_req, &c), AUDIT_OK);
+    assert_string_equal(c.actions, "staging/api/succeeded");
+    assert_int_equal(audit_history(&f->db, "api", NULL, 0, collect_req, &c), AUDIT_ERR_INVALID);
+    assert_int_equal(audit_history(&f->db, NULL, NULL, 5, collect_req, &c), AUDIT_ERR_INVALID);
+
+    struct { audit_filter f; const char *want; } cases[] = {
+        {{.job = "web"}, "request.created,request.created"},
+        {{.env = "production"}, "request.created"},
+        {{.actor = "slack:U9"}, "request.created,request.created"},
+        {{.actor = "nomatron:worker"}, "deploy.started,deploy.succeeded"},
+        {{.request_id = a, .from_id = 3}, "deploy.started,deploy.succeeded"},
+        {{.since = "2000-01-01", .until = "2999-01-01T00:00:00Z", .limit = 2}, "request.created,request.created"},
+        {{.until = "2000-01-01"}, ""},
+        {{.since = "2999-01-01T00:00:00+02:00"}, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = (collect){0};
+        int rc = audit_events_each(&f->db, &cases[i].f, collect_row, &c);
+        if (rc != AUDIT_OK) fail_msg("case %zu: %s", i, f->db.errstr);
+        if (strcmp(c.actions, cases[i].want) != 0) fail_msg("case %zu: got '%s' want '%s'", i, c.actions, cases[i].want);
+    }
+    /* stopping early is not an error, and the connection is usable after it */
+    c = (collect){.stop_after = 2};
+    assert_int_equal(audit_events_each(&f->db, NULL, collect_row, &c), AUDIT_OK);
+    assert_int_equal(c.n, 2);
+    audit_filter bad = {.since = "the day before"}; /* ("yesterday" PostgreSQL would take) */
+    assert_int_equal(audit_events_each(&f->db, &bad, collect_row, &c), AUDIT_ERR_INVALID);
+    expect_intact(f);
+}
+
+/* ---- checkpoints and what verify makes of them ---- */
+
+static void test_checkpoints(void **state) {
+    fixture *f = *state;
+    audit_checkpoint_info cp;
+    assert_int_equal(audit_checkpoint_latest(&f->db, &cp), AUDIT_ERR_NOT_FOUND);
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_OK); /* an empty chain can be checkpointed */
+    assert_int_equal(cp.head_id, 0);
+    assert_string_equal(cp.head_hash, AUDIT_GENESIS_HASH);
+    for (int i = 0; i < 6; i++) create(f, NULL);
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_OK);
+    assert_int_equal(cp.head_id, 6);
+    assert_int_equal(cp.events, 6);
+    char *h = q1(f, "SELECT hash FROM audit_events WHERE id = 6", NULL, NULL);
+    assert_string_equal(cp.head_hash, h);
+    free(h);
+    assert_int_equal(strlen(cp.at), 27);
+    audit_checkpoint_info latest;
+    assert_int_equal(audit_checkpoint_latest(&f->db, &latest), AUDIT_OK);
+    assert_int_equal(latest.id, cp.id);
+    create(f, NULL);
+    expect_intact(f);
+
+    exec_ok(f, "ALTER TABLE audit_events DISABLE TRIGGER USER");
+    /* the newest events deleted: only the checkpoint can tell */
+    exec_ok(f, "DELETE FROM audit_events WHERE id >= 6");
+    expect_broken(f, 0, 6, "event 6: missing: the chain ends at event 5 but checkpoint");
+    expect_broken(f, 4, 6, "tail truncated");
+    expect_broken(f, 50, 6, "tail truncated");
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_ERR_BROKEN);
+    /* a gap */
+    exec_ok(f, "DELETE FROM audit_events WHERE id = 2");
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_ERR_BROKEN);
+    assert_non_null(strstr(f->db.errstr, "events are missing"));
+}
+
+static void test_checkpoint_rewritten(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 3; i++) create(f, NULL);
+    audit_checkpoint_info cp;
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_OK);
+    /* someone rewrote event 3 and re-hashed it consistently: the walk
+     * passes, the checkpoint does not */
+    exec_ok(f, "ALTER TABLE audit_events DISABLE TRIGGER USER");
+    exec_ok(f, "DELETE FROM audit_events WHERE id = 3");
+    exec_ok(f, "ALTER TABLE audit_events ENABLE TRIGGER USER");
+    /* a fresh append re-creates event 3 with a different content and hash */
+    create(f, NULL);
+    expect_broken(f, 0, 3, "event 3: hash differs from checkpoint");
+}
+
+static void test_tamper_reordered(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 5; i++) create(f, NULL);
+    exec_ok(f, "ALTER TABLE audit_events DISABLE TRIGGER USER");
+    exec_ok(f, "UPDATE audit_events SET id = 1000 WHERE id = 3; UPDATE audit_events SET id = 3 WHERE id = 4; "
+               "UPDATE audit_events SET id = 4 WHERE id = 1000");
+    expect_broken(f, 0, 3, "event 3: reordered: it follows event 4, not event 2");
+}
+
+/* ---- export ---- */
+
+static void test_export_roundtrip(void **state) {
+    fixture *f = *state;
+    const char *texts[] = {"it's \"quoted\", and \\backslashed\\", "'; DROP TABLE audit_events; -- $1 %s",
+                           "line one\nline two\r\n\ttabbed", "\xf0\x9f\x9a\x80 caf\xc3\xa9 \xe2\x80\xa8 \xe2\x80\xa9",
+                           "=SUM(A1:A2)", "+1", "-x", "@me", "/slash/ </script>", "\x01\x1f\x7f"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        audit_new_request nr = sample(NULL);
+        nr.user_reason = texts[i];
+        nr.origin.permalink = texts[i];
+        int64_t id;
+        bool existed;
+        assert_int_equal(audit_request_create(&f->db, &nr, &id, &existed), AUDIT_OK);
+    }
+    char *big = malloc(10 * 1024 + 1);
+    assert_non_null(big);
+    for (int i = 0; i < 10 * 1024; i++) big[i] = "ab'\"\\\n;,=\x01"[i % 10];
+    big[10 * 1024] = '\0';
+    audit_new_request nr = sample(NULL);
+    nr.user_reason = big;
+    int64_t id;
+    bool existed;
+    assert_int_equal(audit_request_create(&f->db, &nr, &id, &existed), AUDIT_OK);
+    audit_checkpoint_info cp;
+    assert_int_equal(audit_checkpoint(&f->db, &cp), AUDIT_OK);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    int64_t n = 0;
+    assert_int_equal(audit_export(&f->db, NULL, AUDIT_EXPORT_JSONL, out, &n), AUDIT_OK);
+    fclose(out);
+    assert_int_equal(n, 11);
+    /* feed it back line by line */
+    audit_fverify v;
+    audit_fverify_init(&v);
+    for (char *p = buf; p < buf + len;) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        assert_non_null(nl);
+        assert_int_equal(audit_fverify_line(&v, p, (size_t)(nl - p)), AUDIT_OK);
+        p = nl + 1;
+    }
+    if (audit_fverify_finish(&v) != AUDIT_OK) fail_msg("%s", v.why);
+    assert_int_equal(v.events, 11);
+    assert_int_equal(v.cp_head_id, 11);
+    audit_fverify_free(&v);
+    /* the text came back byte for byte: the 10 kB reason is in the file as JSON */
+    assert_non_null(strstr(buf, "\"detail\":\"it's \\\"quoted\\\", and \\\\backslashed\\\\\""));
+    free(buf);
+
+    /* CSV: neutralised and quoted cells */
+    buf = NULL;
+    out = open_memstream(&buf, &len);
+    audit_filter fl = {.limit = 10};
+    assert_int_equal(audit_export(&f->db, &fl, AUDIT_EXPORT_CSV, out, &n), AUDIT_OK);
+    fclose(out);
+    assert_int_equal(n, 10);
+    assert_non_null(strstr(buf, ",'=SUM(A1:A2),"));
+    assert_non_null(strstr(buf, ",'+1,"));
+    assert_non_null(strstr(buf, ",'-x,"));
+    assert_non_null(strstr(buf, ",'@me,"));
+    assert_non_null(strstr(buf, ",\"it's \"\"quoted\"\", and \\backslashed\\\","));
+    assert_non_null(strstr(buf, ",\"line one\nline two\r\n\ttabbed\","));
+    free(buf);
+    /* JSONL refuses filters that would cut holes in the chain */
+    audit_filter byjob = {.job = "api"};
+    out = open_memstream(&buf, &len);
+    assert_int_equal(audit_export(&f->db, &byjob, AUDIT_EXPORT_JSONL, out, &n), AUDIT_ERR_INVALID);
+    fclose(out);
+    free(buf);
+    /* a write error is reported */
+    FILE *full = fopen("/dev/full", "w");
+    if (full) {
+        assert_int_equal(audit_export(&f->db, NULL, AUDIT_EXPORT_JSONL, full, &n), AUDIT_ERR_IO);
+        fclose(full);
+    }
+    free(big);
+}
+
+/* ---- the service role ---- */
+
+static void test_app_role(void **state) {
+    fixture *f = *state;
+    const char *admin = getenv("PG_ADMIN_CONNINFO");
+    if (!admin || !admin[0]) {
+        print_message("PG_ADMIN_CONNINFO not set: skipping the role test\n");
+        return;
+    }
+    char role[64], sql[256];
+    snprintf(role, sizeof(role), "nm_app_t_%ld", (long)getpid());
+    snprintf(sql, sizeof(sql), "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN", role, role);
+    assert_true(admin_sql(admin, sql));
+    assert_int_equal(audit_grant_app_role(&f->db, "Bad-Name", false), AUDIT_ERR_INVALID);
+    assert_int_equal(audit_grant_app_role(&f->db, "nm_no_such_role_x", false), AUDIT_ERR_NOT_FOUND);
+    assert_int_equal(audit_grant_app_role(&f->db, role, false), AUDIT_OK);
+    assert_int_equal(audit_grant_app_role(&f->db, role, false), AUDIT_OK); /* idempotent */
+
+    /* connect as the role: it can do nomatron's work ... */
+    char ci[1200], user[32];
+    audit_db app;
+    snprintf(ci, sizeof(ci), "%s user=%s", f->conninfo, role);
+    if (strstr(base_conninfo, "://")) {
+        snprintf(ci, sizeof(ci), "%s&user=%s", f->conninfo, role);
+    }
+    assert_int_equal(audit_dsn_user(ci, user, sizeof(user)), AUDIT_OK);
+    assert_string_equal(user, role);
+    assert_int_equal(audit_connect(&app, ci), AUDIT_OK);
+    assert_int_equal(audit_schema_check(&app), AUDIT_OK);
+    audit_new_request nr = sample(NULL);
+    int64_t id;
+    bool existed;
+    assert_int_equal(audit_request_create(&app, &nr, &id, &existed), AUDIT_OK);
+    audit_transition t = {.from_state = "queued", .to_state = "running", .action = "deploy.started", .actor = "w",
+                          .nomad_job_version = -1};
+    assert_int_equal(audit_request_transition(&app, id, &t), AUDIT_OK);
+    audit_origin m = {.platform = "slack", .message_ref = "1.2"};
+    assert_int_equal(audit_message_record(&app, id, &m, "out", NULL), AUDIT_OK);
+    audit_checkpoint_info cp;
+    assert_int_equal(audit_checkpoint(&app, &cp), AUDIT_OK);
+    int64_t broken;
+    assert_int_equal(audit_verify(&app, 0, &broken), AUDIT_OK);
+    /* ... and nothing more: no rewriting, not even with the guard off */
+    const char *refused[] = {"ALTER TABLE audit_events DISABLE TRIGGER USER", "DELETE FROM requests",
+                             "UPDATE audit_checkpoints SET events = 0", "DROP TABLE audit_messages"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        PGresult *r = PQexec(app.conn, refused[i]);
+        assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (strcmp(st, "42501") != 0) fail_msg("%s: sqlstate %s", refused[i], st);
+        PQclear(r);
+    }
+    audit_close(&app);
+    assert_int_equal(audit_dsn_user("postgresql://bob:pw@h/db", user, sizeof(user)), AUDIT_OK);
+    assert_string_equal(user, "bob");
+    assert_int_equal(audit_dsn_user("host=h bogus", user, sizeof(user)), AUDIT_ERR_INVALID);
+    /* the role owns nothing, so dropping it needs only its grants revoked */
+    snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+    char ci_admin[1200];
+    snprintf(ci_admin, sizeof(ci_admin), "%s dbname=%s", admin, PQdb(f->db.conn));
+    assert_true(admin_sql(ci_admin, sql));
+}
+
+/* More than one page of verify (2000 rows, the next page fetched while the
+ * current one is checked): damage on the second page is still found, and
+ * the lookup that names a reordering runs after the prefetch is drained. */
+static void test_verify_pages(void **state) {
+    fixture *f = *state;
+    audit_note notes[AUDIT_NOTES_MAX];
+    for (int i = 0; i < AUDIT_NOTES_MAX; i++) notes[i] = (audit_note){.action = "deploy.progress", .detail = "n/2"};
+    while (qnum(f, "SELECT count(*) FROM audit_events") < 4100) {
+        int64_t id = create(f, NULL);
+        audit_transition t = {.from_state = "queued", .to_state = "running", .action = "deploy.started",
+                              .actor = "w", .nomad_job_version = -1};
+        assert_int_equal(audit_request_transition_notes(&f->db, id, &t, notes, AUDIT_NOTES_MAX), AUDIT_OK);
+    }
+    expect_intact(f);
+    exec_ok(f, "ALTER TABLE audit_events DISABLE TRIGGER USER");
+    exec_ok(f, "UPDATE audit_events SET detail = 'n/3' WHERE id = 3999");
+    expect_broken(f, 0, 3999, "event 3999: hash does not match its content (altered)");
+    exec_ok(f, "UPDATE audit_events SET detail = 'n/2' WHERE id = 3999");
+    expect_intact(f);
+    exec_ok(f, "UPDATE audit_events SET id = 100000 WHERE id = 2001; UPDATE audit_events SET id = 2001 WHERE id = 2002; "
+               "UPDATE audit_events SET id = 2002 WHERE id = 100000");
+    expect_broken(f, 0, 2001, "event 2001: reordered: it follows event 2002, not event 2000");
+    expect_broken(f, 1999, 2001, "reordered");
+    exec_ok(f, "DELETE FROM audit_events WHERE id = 4000");
+    expect_broken(f, 2100, 4000, "gap: event 4000 missing");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_errors),
@@ -706,6 +1139,15 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_tamper_deleted, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_version, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_text_roundtrip, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_transition_notes, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_messages_and_lookup, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_trail_history_show, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_rewritten, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_reordered, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_export_roundtrip, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_app_role, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_pages, setup_migrated, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/sha.h>
+
 #include "canon.h"
 
 static audit_event fixed_event(void) {
@@ -111,6 +113,29 @@ static void test_chain_hash_raw_prefix(void **state) {
     assert_string_equal(h, "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
     assert_int_equal(audit_canon_chain_hash(AUDIT_GENESIS_HASH, "abc", 3, h), 0);
     assert_string_equal(h, "365aa7d8f7f9402c4b9434502b4cc89ddb09fe50d7cd95b493b834c62d5a5370");
+}
+
+/* Short encodings are hashed in one shot, long ones streamed (canon.c,
+ * SMALL_ENC = 4096): both sides of the boundary give SHA-256(prev || enc). */
+static void test_chain_hash_sizes(void **state) {
+    (void)state;
+    static const size_t sizes[] = {1, 4063, 4064, 4065, 4095, 4096, 4097, 70000};
+    char *enc = malloc(70000);
+    assert_non_null(enc);
+    for (size_t i = 0; i < 70000; i++) enc[i] = (char)(i * 7 + 3);
+    unsigned char in[32 + 70000], md[32];
+    memset(in, 0xab, 32);
+    memcpy(in + 32, enc, 70000);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        char h[65], want[65];
+        assert_int_equal(audit_canon_chain_hash("abababababababababababababababababababababababababababababababab", enc,
+                                                sizes[k], h),
+                         0);
+        SHA256(in, 32 + sizes[k], md);
+        for (int i = 0; i < 32; i++) snprintf(want + 2 * i, 3, "%02x", md[i]);
+        assert_string_equal(h, want);
+    }
+    free(enc);
 }
 
 /* ---- every field counts ---- */
@@ -273,7 +298,7 @@ int main(void) {
         cmocka_unit_test(test_chain_hash_raw_prefix), cmocka_unit_test(test_every_field_changes_hash),
         cmocka_unit_test(test_field_boundaries), cmocka_unit_test(test_awkward_text),
         cmocka_unit_test(test_unknown_version),  cmocka_unit_test(test_too_long),
-        cmocka_unit_test(test_bad_prev_hash),
+        cmocka_unit_test(test_bad_prev_hash),    cmocka_unit_test(test_chain_hash_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,4 @@
+# Benchmarks: built with the tests, never run by ctest (they take minutes and
+# want a quiet machine). docs/BENCHMARKS.md gives each command and its figures.
+add_executable(bench_audit ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_audit.c)
+target_link_libraries(bench_audit PRIVATE nm_audit Threads::Threads)
