@@ -172,3 +172,40 @@ void render_whoami(const config *cfg, const char *identity, const char *channel,
         nm_buf_appends(out, "\n");
     }
 }
+
+/* ---- history and audit answers (read from PostgreSQL by the bot) ---- */
+
+void render_history_line(const audit_request *r, nm_buf *out) {
+    char when[17];
+    snprintf(when, sizeof(when), "%.16s", r->created_at);   /* YYYY-MM-DDTHH:MM */
+    if (when[10] == 'T') when[10] = ' ';
+    nm_buf_printf(out, "D-%" PRId64 "  %-10s %s %s", r->id, r->state, r->kind, r->job);
+    if (strcmp(r->kind, "rollback") == 0)
+        nm_buf_printf(out, " in %s%s%s", r->env, r->version[0] ? " to " : "", r->version);
+    else
+        nm_buf_printf(out, " %s to %s", r->version, r->env);
+    nm_buf_printf(out, "  by %s  %s UTC", r->person[0] ? r->person : r->actor, when);
+    if (r->reason[0]) nm_buf_printf(out, "  [%s]", r->reason);
+    nm_buf_appends(out, "\n");
+}
+
+void render_trail_event(const audit_row *row, nm_buf *out) {
+    const audit_event *e = &row->ev;
+    char when[20];
+    snprintf(when, sizeof(when), "%.19s", row->at ? row->at : "");
+    if (when[10] == 'T') when[10] = ' ';
+    nm_buf_printf(out, "  #%" PRId64 " %s %-24s %s", e->id, when, e->action ? e->action : "", e->actor ? e->actor : "");
+    if (e->person && *e->person) nm_buf_printf(out, " (%s)", e->person);
+    if (e->to_state && *e->to_state) nm_buf_printf(out, " -> %s", e->to_state);
+    if (e->phase && *e->phase) nm_buf_printf(out, " (%s)", e->phase);
+    if (e->reason && *e->reason) nm_buf_printf(out, " [%s]", e->reason);
+    if (e->nomad_job_version >= 0) nm_buf_printf(out, " job version %" PRId64, e->nomad_job_version);
+    if (e->eval_id && *e->eval_id) nm_buf_printf(out, " eval %.8s", e->eval_id);
+    if (e->deployment_id && *e->deployment_id) nm_buf_printf(out, " deployment %.8s", e->deployment_id);
+    if (e->detail && *e->detail) {
+        /* One line per event: a detail with newlines is folded. */
+        nm_buf_appends(out, ": ");
+        for (const char *p = e->detail; *p; p++) nm_buf_append(out, *p == '\n' ? " " : p, 1);
+    }
+    nm_buf_appends(out, "\n");
+}

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "cmd.h"
 #include "config.h"
@@ -27,5 +28,10 @@ void render_envs(const config *cfg, nm_buf *out);
 void render_jobs(const config *cfg, nm_buf *out);
 /* Identity, person, groups, and what the identity may do in each environment from `channel`. */
 void render_whoami(const config *cfg, const char *identity, const char *channel, nm_buf *out);
+
+/* history: one request per line. */
+void render_history_line(const audit_request *r, nm_buf *out);
+/* audit: one event of a request's trail per line (details folded onto it). */
+void render_trail_event(const audit_row *row, nm_buf *out);
 
 #endif

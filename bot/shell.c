@@ -1,5 +1,6 @@
 #include "shell.h"
 
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -327,6 +328,106 @@ static void start_task(shell *sh, const char *kind, const char *action, const cm
     sh->tasks++;
 }
 
+/* ---- history and audit: read from PostgreSQL on the thread pool ---- */
+
+#define TRAIL_PAGE 100   /* events shown in chat; the rest is one command away */
+
+typedef struct read_job {
+    uv_work_t work;
+    shell *sh;
+    cmd_action a;
+    nm_buf out;          /* the answer, built on the pool thread */
+} read_job;
+
+static int history_row(const audit_request *r, void *arg) {
+    render_history_line(r, arg);
+    return 0;
+}
+
+typedef struct trail_ctx {
+    nm_buf *out;
+    int64_t shown, more;
+} trail_ctx;
+
+static int trail_row(const audit_row *row, void *arg) {
+    trail_ctx *t = arg;
+    if (t->shown < TRAIL_PAGE) {
+        render_trail_event(row, t->out);
+        t->shown++;
+    } else {
+        t->more++;
+    }
+    return 0;
+}
+
+static void read_work(uv_work_t *w) {
+    read_job *j = w->data;
+    char err[256];
+    audit_db *db = dbpool_get(j->sh->db, err, sizeof(err));
+    if (!db) {
+        nm_buf_printf(&j->out, "error: PostgreSQL is unavailable; try again\n");
+        return;
+    }
+    int rc;
+    if (j->a.kind == CMD_HISTORY) {
+        int limit = j->a.limit > 0 ? (j->a.limit < AUDIT_HISTORY_MAX ? j->a.limit : AUDIT_HISTORY_MAX) : 10;
+        nm_buf_printf(&j->out, "history of %s%s%s (newest first):\n", j->a.job, j->a.env[0] ? " in " : "", j->a.env);
+        size_t before = j->out.len;
+        rc = audit_history(db, j->a.job, j->a.env[0] ? j->a.env : NULL, limit, history_row, &j->out);
+        if (rc == AUDIT_OK && j->out.len == before) nm_buf_appends(&j->out, "  no requests yet\n");
+    } else {
+        int64_t id = 0;
+        rc = audit_lookup(db, j->a.ref, &id);
+        audit_request r;
+        if (rc == AUDIT_ERR_NOT_FOUND) {
+            nm_buf_printf(&j->out, "no record of %s\n", j->a.ref);
+            rc = AUDIT_OK;
+        } else if (rc == AUDIT_OK && (rc = audit_request_get(db, id, &r)) == AUDIT_OK) {
+            nm_buf_appends(&j->out, "audit trail of ");
+            render_history_line(&r, &j->out);
+            trail_ctx t = {.out = &j->out};
+            rc = audit_trail(db, id, trail_row, &t);
+            if (t.more > 0)
+                nm_buf_printf(&j->out, "  ... %" PRId64 " more events: nomatron audit show --request D-%" PRId64 "\n",
+                              t.more, id);
+        }
+    }
+    if (rc != AUDIT_OK) {
+        nm_buf_reset(&j->out);
+        nm_buf_printf(&j->out, "error: %s: %s\n", audit_strerror(rc), db->errstr);
+    }
+    dbpool_put(j->sh->db, db, rc == AUDIT_ERR_CONNECT);
+}
+
+static void read_done(uv_work_t *w, int status) {
+    read_job *j = w->data;
+    shell *sh = j->sh;
+    sh->inflight--;
+    if (status == 0) say(sh, &j->out);
+    nm_buf_free(&j->out);
+    free(j);
+    check_done(sh);
+}
+
+static void start_read(shell *sh, const cmd_action *a) {
+    read_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        sayf(sh, "error: out of memory\n");
+        return;
+    }
+    j->sh = sh;
+    j->a = *a;
+    nm_buf_init(&j->out, 1024 * 1024);   /* a page of events fits many times over */
+    j->work.data = j;
+    if (uv_queue_work(sh->loop, &j->work, read_work, read_done) != 0) {
+        nm_buf_free(&j->out);
+        free(j);
+        sayf(sh, "error: cannot schedule the lookup\n");
+        return;
+    }
+    sh->inflight++;
+}
+
 /* ---- one line of input ---- */
 
 static bool valid_user_name(const char *s) {
@@ -422,6 +523,10 @@ static void handle_line(shell *sh, char *text, size_t len) {
         break;
     case CMD_STATUS:
         start_task(sh, "status", NULL, &a);
+        break;
+    case CMD_HISTORY:
+    case CMD_AUDIT:
+        start_read(sh, &a);
         break;
     case CMD_CANARY:
         start_task(sh, "action", strcmp(a.sub, "promote") == 0 ? "canary_promote" : "canary_fail", &a);

@@ -146,6 +146,15 @@ out=$(printf 'deploy api v6 to staging\n' | run_shell 90)
 show "$out"
 check "hanging blocking query: timed out, retried, succeeded" contains "$out" "D-13 succeeded"
 
+# --- history and audit, from PostgreSQL ---
+out=$(printf 'history api in staging --limit 3\naudit D-1\naudit 1234567890.000100\n' | run_shell)
+show "$out"
+check "history: newest first, limited" matches "$out" "^D-13  succeeded  deploy api v6 to staging  by shell:"
+check "history: three lines" equals "$(grep -c '^D-[0-9]*  ' <<<"$out")" 3
+check "audit: the trail names who promoted the canary" matches "$out" "deploy.canary_promoted +shell:[a-z0-9_.-]+ .*canaries promoted"
+check "audit: the deployment ID is in the trail" matches "$out" "deploy.deployment .*deployment [0-9a-f]{8}"
+check "audit: unknown message answers no record" contains "$out" "no record of 1234567890.000100"
+
 # --- 20 deployments watched at once by one worker thread ---
 for i in $(seq -w 0 19); do printf 'deploy many%s v2 to staging\n' "$i"; done >"$tmp/many.txt"
 t0=$(date +%s.%N)
