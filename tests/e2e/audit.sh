@@ -81,9 +81,11 @@ code_of 0 "verify --file with awkward text" audit verify --file "$tmp/export2.js
 n=$(sql "SELECT count(*) FROM audit_events")
 
 # --- damaged exports ---
-sed '3s/"actor":"shell:[^"]*"/"actor":"shell:mallory"/' "$tmp/export2.jsonl" >"$tmp/bad.jsonl"
+# The first event a person made (which line that is depends on how workers interleave).
+sed '0,/"actor":"shell:[^"]*"/s//"actor":"shell:mallory"/' "$tmp/export2.jsonl" >"$tmp/bad.jsonl"
+cmp -s "$tmp/export2.jsonl" "$tmp/bad.jsonl" && bad "the export has no event by a shell user to alter"
 code_of 3 "file: an altered event" audit verify --file "$tmp/bad.jsonl"
-check "... named" contains "$out" "event 2: hash does not match its content (altered)"
+check "... named" matches "$out" "event [0-9]+: hash does not match its content \(altered\)"
 sed '4d' "$tmp/export2.jsonl" >"$tmp/bad.jsonl"
 code_of 3 "file: a deleted event" audit verify --file "$tmp/bad.jsonl"
 check "... named" contains "$out" "event 3: missing"
@@ -103,7 +105,7 @@ tamper() { sql "ALTER TABLE audit_events DISABLE TRIGGER USER; $1; ALTER TABLE a
 orig=$(sql "SELECT outcome FROM audit_events WHERE id = 2")
 tamper "UPDATE audit_events SET outcome = 'succeeded' WHERE id = 2"
 code_of 3 "db: altered event" audit verify --config "$cfg"
-check "... named" contains "$out" "event 2: hash does not match its content (altered)"
+check "... named" matches "$out" "event [0-9]+: hash does not match its content \(altered\)"
 tamper "UPDATE audit_events SET outcome = '$orig' WHERE id = 2"
 code_of 0 "db: restored" audit verify --config "$cfg"
 
