@@ -113,24 +113,40 @@ void run_wake_next(run *x) {
         nm_log(NM_LOG_WARN, "next request not queued; the reconciler will", "req", id, "error", x->q->errstr, NULL);
 }
 
-void run_describe_groups(const nomad_deployment *d, char *out, size_t outlen) {
-    int64_t healthy = 0, desired = 0, placed = 0, unhealthy = 0, canaries = 0, want_canaries = 0;
-    bool unpromoted = false;
-    for (size_t i = 0; i < d->n_groups; i++) {
-        const nomad_deployment_group *g = &d->groups[i];
-        healthy += g->healthy_allocs;
-        desired += g->desired_total;
-        placed += g->placed_allocs;
-        unhealthy += g->unhealthy_allocs;
-        canaries += (int64_t)g->placed_canaries;
-        want_canaries += g->desired_canaries;
-        if (g->desired_canaries > 0 && !g->promoted) unpromoted = true;
-    }
+/* One group's progress: "1/2 healthy, 2 placed, 0 unhealthy[, canaries 1/1 placed, 1 healthy, promoted]".
+ * Before promotion the deployment's healthy allocations are its canaries (the old ones belong to an older
+ * deployment), so healthy canaries are min(healthy, placed canaries) without reading allocations. */
+static size_t describe_group(const nomad_deployment_group *g, char *out, size_t outlen) {
     int n = snprintf(out, outlen, "%" PRId64 "/%" PRId64 " healthy, %" PRId64 " placed, %" PRId64 " unhealthy",
-                     healthy, desired, placed, unhealthy);
-    if (want_canaries > 0 && n > 0 && (size_t)n < outlen)
-        snprintf(out + n, outlen - (size_t)n, ", canaries %" PRId64 "/%" PRId64 " placed%s", canaries, want_canaries,
-                 unpromoted ? ", awaiting promotion" : ", promoted");
+                     g->healthy_allocs, g->desired_total, g->placed_allocs, g->unhealthy_allocs);
+    if (n < 0 || (size_t)n >= outlen) return outlen ? outlen - 1 : 0;
+    if (g->desired_canaries > 0) {
+        int64_t placed = (int64_t)g->placed_canaries;
+        int64_t healthy = g->canaries_counted ? (int64_t)g->healthy_canaries
+                          : g->promoted        ? placed
+                                               : (g->healthy_allocs < placed ? g->healthy_allocs : placed);
+        int m = snprintf(out + n, outlen - (size_t)n, ", canaries %" PRId64 "/%" PRId64 " placed, %" PRId64
+                         " healthy, %s", placed, g->desired_canaries, healthy,
+                         g->promoted ? "promoted" : "awaiting promotion");
+        if (m > 0) n = (size_t)(n + m) < outlen ? n + m : (int)outlen - 1;
+    }
+    return (size_t)n;
+}
+
+void run_describe_groups(const nomad_deployment *d, char *out, size_t outlen) {
+    if (outlen) out[0] = '\0';
+    if (d->n_groups == 1) {
+        describe_group(&d->groups[0], out, outlen);
+        return;
+    }
+    /* Several groups: each with its name, so people see which one lags. */
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_groups && n + 1 < outlen; i++) {
+        int w = snprintf(out + n, outlen - n, "%s%s: ", i ? "; " : "", d->groups[i].name);
+        if (w < 0 || (size_t)w >= outlen - n) break;
+        n += (size_t)w;
+        n += describe_group(&d->groups[i], out + n, outlen - n);
+    }
 }
 
 bool run_awaiting_promotion(const nomad_deployment *d) {

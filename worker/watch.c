@@ -37,7 +37,7 @@ typedef struct watch {
     int64_t next_at;             /* monotonic ms before which no call starts (backoff, pacing) */
     int64_t held_since;          /* when awaiting_promotion / paused began; 0 = not held */
     int64_t deadline;
-    char counts[192];            /* last published progress */
+    char counts[512];            /* last published progress */
     char failure[AUDIT_DETAIL_LEN]; /* why the deployment failed, before the revert is followed */
     char failed_id[NOMAD_ID_LEN];
     long revert_to;              /* job version Nomad reverts to, -1 = none */
@@ -268,7 +268,7 @@ static void deploy_answer(watch *wa, const nomad_response *r) {
         return;
     }
     wa->index = r->index > wa->index ? r->index : wa->index;
-    char counts[192];
+    char counts[512];
     run_describe_groups(&d, counts, sizeof(counts));
     bool revert = wa->stage == ST_REVERT_DEPLOY;
 

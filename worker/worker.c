@@ -445,7 +445,7 @@ static void status_for_env(worker *w, const config_env *env, const config_job *j
         add_str(dep, "status", d.status);
         add_str(dep, "description", d.status_description);
         json_object_object_add(dep, "job_version", json_object_new_int64((int64_t)d.job_version));
-        char counts[192];
+        char counts[512];
         run_describe_groups(&d, counts, sizeof(counts));
         add_str(dep, "counts", counts);
         json_object_object_add(out, "deployment", dep);

@@ -146,6 +146,56 @@ out=$(printf 'deploy api v6 to staging\n' | run_shell 90)
 show "$out"
 check "hanging blocking query: timed out, retried, succeeded" contains "$out" "D-13 succeeded"
 
+# --- the job changed in Nomad between read and register: conflict ---
+# Every answer takes 1.5 s (the sim acts on arrival, answers later); a register from elsewhere lands while
+# nomatron waits for the answer to its read of the job.
+job=$(curl -fsS "$nomad/v1/job/web?namespace=staging")
+curl -fsS -X POST "$nomad/_sim/faults" -d '{"latency_ms":1500}' >/dev/null
+printf 'deploy web v7 to staging --canary 0\n' | run_shell >"$tmp/conflict.out" &
+cpid=$!
+sleep 0.8
+python3 -c 'import json,sys; j=json.load(sys.stdin); j["Meta"]={"changed":"by hand"}; print(json.dumps({"Job":j}))' \
+  <<<"$job" | curl -fsS -X POST "$nomad/v1/jobs?namespace=staging" -d @- >/dev/null
+wait "$cpid"
+curl -fsS -X POST "$nomad/_sim/faults" -d '{"latency_ms":0}' >/dev/null
+show "$(cat "$tmp/conflict.out")"
+check "conflict: the request fails with reason conflict" grep -qE 'failed \[conflict\]: the job changed in Nomad' "$tmp/conflict.out"
+
+# --- what Nomad refuses is said clearly ---
+printf '[{"SecretID":"11111111-2222-3333-4444-555555555555","AccessorID":"a","Name":"staging-only",
+  "Type":"client","Namespaces":{"staging":["read-job","submit-job","list-jobs"]}}]\n' >"$tmp/acl.json"
+"$SIM" --listen 127.0.0.1:0 --jobs "$SRC/deploy/dev/nomad-jobs.json" --acl "$tmp/acl.json" >"$tmp/acl.out" 2>&1 &
+acl_pid=$!
+wait_for 5 grep -q listening "$tmp/acl.out"
+acl="http://127.0.0.1:$(grep -Eo '[0-9]+$' "$tmp/acl.out" | head -n1)"
+cfg2=$tmp/errors.yaml
+sed -n '1,3p' "$cfg" >"$cfg2"
+cat >>"$cfg2" <<YAML
+environments:
+  staging: {nomad: {address: "$nomad", namespace: staging, timeout: 3s}}
+  locked: {nomad: {address: "$acl", namespace: default, token: "11111111-2222-3333-4444-555555555555", timeout: 3s}}
+  mars: {nomad: {address: "$nomad", namespace: staging, region: mars, timeout: 3s}}
+jobs:
+  web: {tasks: [web], image: registry.example.com/web}
+  ghost: {tasks: [ghost], image: registry.example.com/ghost}
+YAML
+errs() { "$NOMATRON" shell --config "$cfg2" --timeout 60 2>>"$tmp/nomatron.log"; }
+out=$(printf 'deploy web v8 to locked\n' | errs)
+show "$out"
+check "a token without the namespace: 403 said plainly" matches "$out" "failed \[nomad_error\]: .*(403|Permission denied)"
+out=$(printf 'deploy web v8 to mars\n' | errs)
+show "$out"
+check "an unknown region: Nomad's own words" matches "$out" "failed \[nomad_error\]: .*(region|Region)"
+out=$(printf 'deploy ghost v1 to staging\n' | errs)
+check "a job that does not exist yet: refused with a clear message" contains "$out" \
+  "job ghost does not exist in Nomad (namespace staging); nomatron changes the image of a job that is already there"
+curl -fsS -X POST "$nomad/_sim/faults" -d '{"truncate_ratio":1}' >/dev/null
+out=$(printf 'deploy web v9 to staging\n' | errs)
+curl -fsS -X POST "$nomad/_sim/faults" -d '{"truncate_ratio":0}' >/dev/null
+show "$out"
+check "a truncated answer: failed with what was wrong, no crash" matches "$out" "failed \[nomad_error\]: reading the job: "
+kill "$acl_pid" 2>/dev/null
+
 # --- history and audit, from PostgreSQL ---
 out=$(printf 'history api in staging --limit 3\naudit D-1\naudit 1234567890.000100\n' | run_shell)
 show "$out"
