@@ -746,7 +746,7 @@ static int check_refs(ctx *c, const yt_node *root) {
 
 static int parse_root(ctx *c, const yt_node *root) {
     static const char *const keys[] = {"listen", "public_url", "redis", "postgres", "postgres_migrate", "workers",
-                                       "queue", "secrets", "shell", "chat", "people", "groups", "environments",
+                                       "queue", "audit", "secrets", "shell", "chat", "people", "groups", "environments",
                                        "jobs", NULL};
     config *cfg = c->cfg;
     const yt_node *v;
@@ -789,6 +789,18 @@ static int parse_root(ctx *c, const yt_node *root) {
         if (h && get_duration(c, h, "queue.hold_limit", &cfg->queue_hold_ms)) return c->code;
         if (h && (cfg->queue_hold_ms < 1000 || cfg->queue_hold_ms > 7LL * 86400000))
             return fail(c, CONFIG_ERR_SCHEMA, h->line, "queue.hold_limit", "must be between 1s and 7d");
+    }
+    if ((v = yt_get(root, "audit")) && !is_null(v)) {
+        static const char *const akeys[] = {"checkpoint", NULL};
+        if (expect(c, v, YT_MAP, "audit") || check_keys(c, v, "audit", akeys)) return c->code;
+        const yt_node *cp = yt_get(v, "checkpoint");
+        if (cp && cp->type == YT_SCALAR && strcmp(cp->text, "off") == 0) {
+            cfg->audit_checkpoint_ms = 0;
+        } else if (cp) {
+            if (get_duration(c, cp, "audit.checkpoint", &cfg->audit_checkpoint_ms)) return c->code;
+            if (cfg->audit_checkpoint_ms < 1000)
+                return fail(c, CONFIG_ERR_SCHEMA, cp->line, "audit.checkpoint", "must be at least 1s, or off");
+        }
     }
     if ((v = yt_get(root, "secrets")) && !is_null(v) && parse_secrets(c, v)) return c->code;
     if ((v = yt_get(root, "shell")) && !is_null(v)) {
@@ -868,6 +880,7 @@ int config_parse(const char *text, size_t len, const char *filename, const confi
     cfg->queue_lease_ms = 30000;
     cfg->queue_reconcile_ms = 10000;
     cfg->queue_hold_ms = 3600000;
+    cfg->audit_checkpoint_ms = 3600000;
     atomic_init(&cfg->refs, 1);
     parse_root(&c, root);
     yt_free(root);

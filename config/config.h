@@ -104,6 +104,7 @@ typedef struct config {
     int64_t queue_lease_ms;      /* queue.lease: a claim or job lease not renewed for this long is taken over (30s) */
     int64_t queue_reconcile_ms;  /* queue.reconcile: how often lost work is looked for (10s) */
     int64_t queue_hold_ms;       /* queue.hold_limit: longest wait for canary promotion or in pause (1h) */
+    int64_t audit_checkpoint_ms; /* audit.checkpoint: how often the chain's head is published (1h); 0 = off */
     bool shell_allow_as;         /* default false */
 
     config_hmac_key *hmac_keys;

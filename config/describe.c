@@ -94,6 +94,8 @@ int config_describe(const config *cfg, nm_buf *b) {
     nm_buf_printf(b, "  queue             lease %s, reconcile every %s", d1, d2);
     config_format_duration(cfg->queue_hold_ms, d1, sizeof(d1));
     nm_buf_printf(b, ", hold limit %s\n", d1);
+    config_format_duration(cfg->audit_checkpoint_ms, d1, sizeof(d1));
+    nm_buf_printf(b, "  audit checkpoint  %s\n", cfg->audit_checkpoint_ms ? d1 : "off");
     nm_buf_printf(b, "  shell.allow_as    %s\n", cfg->shell_allow_as ? "true (developer machines only)" : "false");
     nm_buf_appends(b, "  hmac keys         ");
     if (cfg->n_hmac_keys == 0) nm_buf_appends(b, "none (buttons and signed links are off)");

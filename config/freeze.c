@@ -38,7 +38,7 @@ static int failf(struct cursor *c, const char *fmt, ...) {
  * glued '-' to a neighbour ("16:00-Mon"), the usual mistake. */
 static int expected_hint(struct cursor *c, const char *what, bool hint_dash) {
     if (c->i >= c->n) return failf(c, "expected %s at end of text", what);
-    const char *t = c->tok[c->i];
+    const char *t = c->tok[c->i] ? c->tok[c->i] : "";   /* never NULL below n; said for the optimiser */
     const char *hint = hint_dash && strchr(t, '-') && strcmp(t, "-") != 0 ? " (put blanks around '-')" : "";
     return failf(c, "expected %s at '%.40s'%s", what, t, hint);
 }

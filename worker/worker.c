@@ -707,36 +707,59 @@ static void reconcile_one(void *ud, int64_t id, const char *env, const char *job
     if (queue_work_add(p->q, "request", ids) == QUEUE_OK) p->requeued++;
 }
 
+/* audit.checkpoint: the chain's head, published where it outlives the
+ * database (the log now; the chat notifier when chat is configured). */
+static void checkpoint(audit_db *db) {
+    audit_checkpoint_info cp;
+    int rc = audit_checkpoint(db, &cp);
+    if (rc != AUDIT_OK) {
+        nm_log(NM_LOG_ERROR, "audit checkpoint refused", "error", db->errstr, NULL);
+        return;
+    }
+    char head[24], events[24];
+    snprintf(head, sizeof(head), "%lld", (long long)cp.head_id);
+    snprintf(events, sizeof(events), "%lld", (long long)cp.events);
+    nm_log(NM_LOG_INFO, "audit checkpoint", "head", head, "events", events, "hash", cp.head_hash, "at", cp.at, NULL);
+}
+
+/* The pool's timer thread: the reconciler (every queue.reconcile) and audit
+ * checkpoints (every audit.checkpoint, the first one an interval after start). */
 static void *reconciler_main(void *arg) {
     worker_pool *pool = arg;
     queue_conn q = {0};
     audit_db db = {0};
     bool up = false;
-    int64_t next = 0;
+    int64_t next_reconcile = 0, next_checkpoint = 0;
     while (!atomic_load(&pool->stop)) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        if (nm_mono_ms() < next) continue;
+        int64_t now = nm_mono_ms();
+        if (now < next_reconcile && (next_checkpoint == 0 || now < next_checkpoint)) continue;
         config *cfg = config_holder_get(pool->config);
-        next = nm_mono_ms() + cfg->queue_reconcile_ms;
         if (!up) {
             queue_close(&q);
             audit_close(&db);
             up = queue_connect(&q, cfg->redis, 5000) == QUEUE_OK && audit_connect(&db, cfg->postgres) == AUDIT_OK;
         }
-        reconcile_pass p = {.q = &q};
-        if (up) {
+        if (up && now >= next_reconcile) {
+            next_reconcile = now + cfg->queue_reconcile_ms;
+            reconcile_pass p = {.q = &q};
             static const char *const states[] = {"queued", "running"};
             for (size_t i = 0; i < 2 && up; i++)
                 up = audit_sched_idle(&db, states[i], cfg->queue_lease_ms, RECONCILE_BATCH, reconcile_one, &p) ==
                          AUDIT_OK &&
                      q.rc != NULL;
+            if (p.requeued > 0) {
+                char n[16];
+                snprintf(n, sizeof(n), "%d", p.requeued);
+                nm_log(NM_LOG_INFO, "reconciler put lost work back on the queue", "requests", n, NULL);
+            }
         }
-        if (p.requeued > 0) {
-            char n[16];
-            snprintf(n, sizeof(n), "%d", p.requeued);
-            nm_log(NM_LOG_INFO, "reconciler put lost work back on the queue", "requests", n, NULL);
+        if (up && cfg->audit_checkpoint_ms > 0 && (next_checkpoint == 0 || now >= next_checkpoint)) {
+            if (next_checkpoint != 0) checkpoint(&db);
+            next_checkpoint = now + cfg->audit_checkpoint_ms;
         }
+        if (!up) next_reconcile = now + 1000;   /* retry the connections in a second */
         config_free(cfg);
     }
     queue_close(&q);

@@ -20,6 +20,7 @@ write_cfg() {
 redis: redis://127.0.0.1:$NOMATRON_REDIS_PORT/$rdb
 postgres: "$pg password=$pg_secret"
 workers: 1
+audit: {checkpoint: 2s}
 environments:
   staging:
     nomad: {address: "$2", namespace: staging, timeout: 3s, token: "$token_secret"}
@@ -124,6 +125,11 @@ wait "$spid"; rc=$?
 show "$(cat "$tmp/shell2.out")"
 check "shell: the new environment is accepted and deployed" grep -qE '^D-[0-9]+ succeeded: web v5 is live in qa' "$tmp/shell2.out"
 check "shell: exits 0" equals "$rc" 0
+
+# --- audit checkpoints are published on their timer ---
+check "checkpoint: the chain's head is logged on the timer" \
+  grep -qE 'msg="audit checkpoint" head=[0-9]+ events=[0-9]+ hash=[0-9a-f]{64}' "$tmp/worker.log"
+check "checkpoint: recorded in the database" test "$(sql "SELECT count(*) FROM audit_checkpoints")" -ge 1
 
 # --- logs: one logfmt line per event, with the request's context ---
 check "logs: request events carry req, job, env and actor" \

@@ -147,6 +147,7 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg->workers, 4);
     assert_int_equal(cfg->queue_lease_ms, 30000);
     assert_int_equal(cfg->queue_reconcile_ms, 10000);
+    assert_int_equal(cfg->audit_checkpoint_ms, 3600000);
     assert_false(cfg->shell_allow_as);
     assert_null(cfg->slack);
     assert_null(cfg->mattermost);
@@ -180,6 +181,8 @@ static void test_errors(void **state) {
         {BASE "queue: {lease: 0s}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.lease: must be between 1s and 1h"},
         {BASE "queue: {reconcile: 2h}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.reconcile: must be between 1s and 1h"},
         {BASE "queue: {leese: 1s}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: queue.leese: unknown key"},
+        {BASE "audit: {checkpoint: never}\n", CONFIG_ERR_SCHEMA,
+         "t.yaml:3: audit.checkpoint: expected a duration like 90s, 15m, 4h, 1h30m, 7d"},
         {BASE "shell: {allow_as: yes}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: shell.allow_as: expected true or false"},
         {BASE "shell: {allow: true}\n", CONFIG_ERR_SCHEMA, "t.yaml:3: shell.allow: unknown key"},
         {"postgres: x\n", CONFIG_ERR_SCHEMA, "t.yaml:1: redis: required"},
