@@ -30,6 +30,7 @@ enum audit_code {
     AUDIT_ERR_INVALID,    /* bad argument (e.g. missing field) */
     AUDIT_ERR_NOMEM,
     AUDIT_ERR_IO,         /* reading or writing a file (export, verify --file) failed */
+    AUDIT_ERR_EXISTS,     /* an open request already holds (env, job) where approvals are required (SPEC §6) */
 };
 const char *audit_strerror(int code);
 
@@ -79,11 +80,20 @@ typedef struct audit_new_request {
     const char *person;       /* resolved person, may be NULL */
     const char *state;        /* initial state: "queued" or "pending_approval" */
     audit_origin origin;
+    /* Governance (migration 3); zero / NULL = absent. */
+    const char *emergency;    /* --emergency text (<= AUDIT_REASON_MAX bytes); adds a "request.emergency" event */
+    int required_approvals;   /* approvals needed (gov_verdict.required); > 0 makes (env, job) exclusive */
+    uint64_t policy_hash;     /* gov_policy_hash() of the env; 0 = none */
+    const char *bound_image;  /* promote: the image bound at request time (<= AUDIT_BOUND_IMAGE_MAX) */
+    const char *from_env;     /* promote: the source environment (<= AUDIT_NAME_MAX) */
 } audit_new_request;
 
 /* Inserts the request and its "request.created" audit event in one
  * transaction. If idem_key was seen before, nothing is created: *id_out
- * gets the existing request and *existed is set. */
+ * gets the existing request and *existed is set. With required_approvals > 0
+ * and another request open (pending_approval .. running) for the same
+ * (env, job) that needs approvals: AUDIT_ERR_EXISTS, nothing written,
+ * *id_out = the open request's id. */
 int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_out, bool *existed);
 
 #define AUDIT_STATE_LEN 24
@@ -283,5 +293,136 @@ int audit_grant_app_role(audit_db *db, const char *role, bool create);
 /* The user a conninfo string or URI names (out, size n), "" if none.
  * AUDIT_ERR_INVALID if it is malformed. Pure. */
 int audit_dsn_user(const char *dsn, char *out, size_t n);
+
+/* ---- governance ------------------------------------------------------------ */
+
+/* The storage behind commands/governance.h (issue 7; docs/AUDIT.md,
+ * "Governance"). The decisions stay pure: callers read the facts here, decide,
+ * and write the outcome with one of these calls (one transaction each, its
+ * events in the chain). Times are Unix seconds from PostgreSQL's clock.
+ *
+ * Ceilings of what governance reads back; they equal GOV_MAX_IDENTITY,
+ * CONFIG_MAX_NAME, CMD_MAX_REASON and GOV_MAX_IMAGE, so the buffers below can
+ * be copied into gov_request / gov_lock field for field. */
+#define AUDIT_IDENTITY_MAX 128
+#define AUDIT_NAME_MAX 64
+#define AUDIT_REASON_MAX 512
+#define AUDIT_BOUND_IMAGE_MAX 512
+#define AUDIT_PLAN_HASH_MAX 128
+#define AUDIT_APPROVALS_MAX 1000   /* required_approvals ceiling (sanity, not policy) */
+
+/* Everything gov_request needs from a request row, read in one statement.
+ * Texts are "" when NULL. */
+typedef struct audit_facts {
+    int64_t id;
+    char kind[AUDIT_STATE_LEN];                    /* "deploy", "promote", "rollback" */
+    char state[AUDIT_STATE_LEN];
+    char phase[AUDIT_STATE_LEN];                   /* "" = none */
+    char reason[AUDIT_STATE_LEN];                  /* "" = none */
+    char env[AUDIT_NAME_MAX + 1];
+    char job[AUDIT_NAME_MAX + 1];
+    char actor[AUDIT_IDENTITY_MAX + 1];            /* the requester's identity */
+    char person[AUDIT_NAME_MAX + 1];               /* "" = not under people: */
+    char emergency[AUDIT_REASON_MAX + 1];          /* "" = none */
+    char bound_image[AUDIT_BOUND_IMAGE_MAX + 1];   /* promote: bound at request time; "" = none */
+    char from_env[AUDIT_NAME_MAX + 1];             /* promote: the source; "" = none */
+    int required;                                  /* approvals needed */
+    uint64_t policy_hash;                          /* 0 = none recorded */
+    int64_t created_at;                            /* Unix seconds */
+    int64_t plan_modify_index;                     /* JobModifyIndex of the recorded plan; -1 = none */
+    char plan_hash[AUDIT_PLAN_HASH_MAX + 1];       /* "" = none */
+} audit_facts;
+
+/* Reads request `id`. AUDIT_ERR_NOT_FOUND if there is none; AUDIT_ERR_INVALID
+ * if a column does not fit its buffer (never silently truncated: decisions
+ * compare these texts). */
+int audit_request_facts(audit_db *db, int64_t id, audit_facts *out);
+
+/* Records `identity`'s approval of request_id (person: its people: name, NULL
+ * or "" = none; the person counts once: under person, else under identity)
+ * with its "approval.given" event, and, when t != NULL, applies t (e.g.
+ * pending_approval -> approved, action "request.approved") in the same
+ * transaction. Only a request in pending_approval takes approvals.
+ *   - AUDIT_OK, *counted = true: both written.
+ *   - AUDIT_OK, *counted = false: that person already counted in this round
+ *     (the unique index decides, also under races across platforms);
+ *     nothing written.
+ *   - AUDIT_ERR_STATE: not pending_approval, or t->from_state did not match;
+ *     nothing written. AUDIT_ERR_NOT_FOUND: no such request.
+ * The decision that led here was made on facts read before: after a counted
+ * approval without t, re-read (facts + approvals) and decide again whether
+ * the request is complete — racing approvers may each have seen one too few;
+ * audit_request_transition's state guard lets exactly one move it. */
+int audit_approval_add(audit_db *db, int64_t request_id, const char *identity, const char *person, bool *counted,
+                       const audit_transition *t);
+
+/* The counted approvals of the current round (see audit_request_rebind), in
+ * order. person is "" when none; strings are valid during the call only.
+ * Return 0 to go on. The callback must not use db. A missing request has
+ * no approvals (AUDIT_OK, no calls). */
+typedef int (*audit_approval_cb)(const char *identity, const char *person, int64_t at_unix, void *arg);
+int audit_approvals_each(audit_db *db, int64_t request_id, audit_approval_cb cb, void *arg);
+
+/* A config reload re-decided the request (gov_reload, GOV_F_REBOUND): stores
+ * `required` and `policy_hash`; with void_approvals (GOV_F_VOIDED) opens a new
+ * approval round — earlier approvals stay in request_approvals and the chain
+ * but no longer count, and the same people may approve again. Writes a
+ * "policy.rebound" event (actor, detail) and, when t != NULL, applies t in
+ * the same transaction (e.g. pending_approval -> approved when nothing is
+ * needed any more). AUDIT_ERR_STATE if t->from_state does not match;
+ * AUDIT_ERR_EXISTS if required > 0 would make a second open request of its
+ * (env, job) exclusive. */
+int audit_request_rebind(audit_db *db, int64_t id, int required, uint64_t policy_hash, bool void_approvals,
+                         const char *actor, const char *detail, const audit_transition *t);
+
+/* The manual freeze of `env` (`lock ENV reason`): the newest env_locks row.
+ * None yet: *locked = false, by = reason = "", *since = 0. by and reason may
+ * be NULL; else they hold AUDIT_IDENTITY_MAX + 1 and AUDIT_REASON_MAX + 1
+ * bytes (gov_lock.by / gov_lock.reason). since: Unix seconds of that row. */
+int audit_lock_get(audit_db *db, const char *env, bool *locked, char *by, char *reason, int64_t *since_unix);
+
+/* Locks (locked = true) or unlocks env: appends an env_locks row and an
+ * "env.locked" / "env.unlocked" event (request_id NULL, env set, outcome
+ * "locked"/"unlocked", detail = reason) in one transaction. AUDIT_ERR_STATE,
+ * nothing written, if env is already in that state or another lock/unlock
+ * of env committed meanwhile (re-read and decide again). */
+int audit_lock_set(audit_db *db, const char *env, bool locked, const char *by_identity, const char *person,
+                   const char *reason);
+
+/* A refused command (SPEC: every refusal is an audit event): a
+ * "request.refused" event with request_id NULL, outcome = tag
+ * (gov_tag_name()), detail = message, env/job (may be NULL) and where it came
+ * from (o may be NULL). Counted by audit_recent_commands(). */
+int audit_refusal(audit_db *db, const audit_origin *o, const char *actor, const char *person, const char *env,
+                  const char *job, const char *tag, const char *message);
+
+/* Open requests (pending_approval, approved, queued, running) of a person:
+ * person_key is the person's name or, for an identity not under people:, the
+ * identity (gov_person_key()). */
+int audit_open_count(audit_db *db, const char *person_key, int *n);
+
+/* Commands of a person in the last window_seconds (> 0) by PostgreSQL's
+ * clock: its "request.created" and "request.refused" events. */
+int audit_recent_commands(audit_db *db, const char *person_key, int64_t window_seconds, int *n);
+
+/* PostgreSQL's clock (now()), Unix seconds: the `now` of every decision. */
+int audit_now(audit_db *db, int64_t *unix_seconds);
+
+/* Requests an expiry timer must look at: pending_approval, and approved /
+ * queued ones that need approvals (required > 0). The caller builds the
+ * gov_request (audit_request_facts) and asks gov_expire, then moves expired
+ * ones with audit_request_transition (its state guard settles races).
+ * Strings valid during the call only; the callback must not use db; return
+ * 0 to go on. Oldest first. */
+typedef int (*audit_waiting_cb)(int64_t id, const char *env, const char *state, int required, int64_t created_at,
+                                void *arg);
+int audit_pending_expired(audit_db *db, audit_waiting_cb cb, void *arg);
+
+/* The worker made a Nomad plan for request id at JobModifyIndex
+ * job_modify_index (>= 0) with plan_hash (1..AUDIT_PLAN_HASH_MAX bytes):
+ * stores both on the request and writes a "plan.made" event (actor
+ * "nomatron", outcome = plan_hash, detail = "job_modify_index=N" and the
+ * caller's detail). AUDIT_ERR_NOT_FOUND if there is no such request. */
+int audit_plan_record(audit_db *db, int64_t id, int64_t job_modify_index, const char *plan_hash, const char *detail);
 
 #endif

@@ -82,4 +82,29 @@ void audit__rollback(audit_db *db);
 /* Number of migrations this build knows (the schema version it expects). */
 int audit__schema_version(void);
 
+/* audit_migrate() stopping at version `target` (<= audit__schema_version()):
+ * for tests that need a database as an older build left it. */
+int audit__migrate_to(audit_db *db, int target, int *applied);
+
+/* ---- appending events (requests.c), shared with governance_db.c ---- */
+
+/* The request columns an event copies, in the order audit__event_from_request() reads them. */
+#define AUDIT__REQ_EVENT_COLS                                                                                  \
+    "id, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, phase, reason, platform, " \
+    "team, channel, message_ref, thread, permalink"
+
+/* Fills an event's request columns from row 0 of r (AUDIT__REQ_EVENT_COLS first); strings borrowed from r. */
+typedef void (*audit__fill_fn)(audit_event *e, PGresult *r);
+void audit__event_from_request(audit_event *e, PGresult *r);
+
+/* Runs `main` (a statement returning one row that `fill` reads) and appends
+ * evs[0..n-1] (n <= 1 + AUDIT_NOTES_MAX) to the chain, all in one
+ * transaction (docs/AUDIT.md, "Appending an event"). main returning no row:
+ * nothing is written, *no_row is set, AUDIT_OK. */
+int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_fn fill, audit_event *evs, int n,
+                             bool *no_row);
+
+/* True if the last failure was a unique violation of the named index/constraint. */
+bool audit__unique_violation(const audit_db *db, const char *constraint);
+
 #endif

@@ -20,6 +20,7 @@ const char *audit_strerror(int code) {
     case AUDIT_ERR_INVALID: return "invalid argument";
     case AUDIT_ERR_NOMEM: return "out of memory";
     case AUDIT_ERR_IO: return "file read or write failed";
+    case AUDIT_ERR_EXISTS: return "an open request already exists";
     }
     return "unknown audit error";
 }

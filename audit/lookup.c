@@ -269,10 +269,11 @@ int audit_grant_app_role(audit_db *db, const char *role, bool create) {
         brc = nm_buf_printf(&sql,
                             "GRANT USAGE ON SCHEMA %s TO %s;\n"
                             "GRANT SELECT ON schema_migrations TO %s;\n"
-                            "GRANT SELECT, INSERT ON audit_events, audit_messages, audit_checkpoints TO %s;\n"
+                            "GRANT SELECT, INSERT ON audit_events, audit_messages, audit_checkpoints,\n"
+                            "  request_approvals, env_locks TO %s;\n"
                             "GRANT SELECT, INSERT, UPDATE ON requests TO %s;\n"
                             "GRANT USAGE, SELECT ON SEQUENCE requests_id_seq, audit_messages_id_seq,\n"
-                            "  audit_checkpoints_id_seq TO %s;\n",
+                            "  audit_checkpoints_id_seq, request_approvals_id_seq, env_locks_id_seq TO %s;\n",
                             qs, q, q, q, q, q);
     PQfreemem(qs);
     PQfreemem(q);

@@ -148,6 +148,60 @@ static const migration migrations[] = {
      "CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints\n"
      "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"
      "CREATE INDEX audit_events_permalink_idx ON audit_events (permalink) WHERE permalink IS NOT NULL;\n"},
+    {"governance: approvals, environment locks, emergency and policy columns, one open request per (env, job)",
+     /* requests: what governance decides on (commands/governance.h). */
+     "ALTER TABLE requests\n"
+     "  ADD COLUMN emergency          text,\n"
+     "  ADD COLUMN required_approvals integer NOT NULL DEFAULT 0 CHECK (required_approvals >= 0),\n"
+     "  ADD COLUMN policy_hash        text CHECK (policy_hash ~ '^[0-9a-f]{16}$'),\n"
+     "  ADD COLUMN plan_modify_index  bigint CHECK (plan_modify_index >= 0),\n"
+     "  ADD COLUMN plan_hash          text,\n"
+     "  ADD COLUMN bound_image        text,\n"
+     "  ADD COLUMN from_env           text,\n"
+     "  ADD COLUMN approval_round     integer NOT NULL DEFAULT 0 CHECK (approval_round >= 0);\n"
+     /* SPEC §6: one open request per (env, job) where approvals are required. */
+     "CREATE UNIQUE INDEX requests_one_open_idx ON requests (env, job)\n"
+     "  WHERE required_approvals > 0 AND state IN ('pending_approval', 'approved', 'queued', 'running');\n"
+     /* Open requests of a person (their name, else the identity). */
+     "CREATE INDEX requests_open_person_idx ON requests ((coalesce(nullif(person, ''), actor)))\n"
+     "  WHERE state IN ('pending_approval', 'approved', 'queued', 'running');\n"
+     /* Commands of a person in a time window (the rate limit). */
+     "CREATE INDEX audit_events_commands_idx ON audit_events ((coalesce(nullif(person, ''), actor)), at)\n"
+     "  WHERE action IN ('request.created', 'request.refused');\n"
+     /* One row per counted approval. A person counts once per round: the
+      * unique constraint is the final guard, also when two platforms race.
+      * A reload that voids approvals starts a new round (requests.approval_round). */
+     "CREATE TABLE request_approvals (\n"
+     "  id         bigserial PRIMARY KEY,\n"
+     "  request_id bigint NOT NULL REFERENCES requests (id),\n"
+     "  round      integer NOT NULL DEFAULT 0 CHECK (round >= 0),\n"
+     "  identity   text NOT NULL CHECK (identity <> ''),\n"
+     "  person     text CHECK (person <> ''),\n"
+     "  person_key text GENERATED ALWAYS AS (coalesce(person, identity)) STORED,\n"
+     "  at         timestamptz NOT NULL DEFAULT now(),\n"
+     "  CONSTRAINT request_approvals_once UNIQUE (request_id, round, person_key)\n"
+     ");\n"
+     "CREATE TRIGGER request_approvals_no_update_delete BEFORE UPDATE OR DELETE ON request_approvals\n"
+     "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
+     "CREATE TRIGGER request_approvals_no_truncate BEFORE TRUNCATE ON request_approvals\n"
+     "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"
+     /* The manual freeze: history, newest row per env is the state. seq
+      * numbers each env's rows; racing writers collide on (env, seq). */
+     "CREATE TABLE env_locks (\n"
+     "  id          bigserial PRIMARY KEY,\n"
+     "  env         text NOT NULL CHECK (env <> ''),\n"
+     "  seq         bigint NOT NULL CHECK (seq > 0),\n"
+     "  locked      boolean NOT NULL,\n"
+     "  by_identity text NOT NULL CHECK (by_identity <> ''),\n"
+     "  person      text,\n"
+     "  reason      text,\n"
+     "  at          timestamptz NOT NULL DEFAULT now(),\n"
+     "  CONSTRAINT env_locks_seq UNIQUE (env, seq)\n"
+     ");\n"
+     "CREATE TRIGGER env_locks_no_update_delete BEFORE UPDATE OR DELETE ON env_locks\n"
+     "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
+     "CREATE TRIGGER env_locks_no_truncate BEFORE TRUNCATE ON env_locks\n"
+     "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -165,9 +219,13 @@ static int applied_version(audit_db *db, int *rc) {
     return v;
 }
 
-int audit_migrate(audit_db *db, int *applied) {
+int audit_migrate(audit_db *db, int *applied) { return audit__migrate_to(db, N_MIGRATIONS, applied); }
+
+int audit__migrate_to(audit_db *db, int target, int *applied) {
     int rc, done = 0;
     if (applied) *applied = 0;
+    if (target < 0 || target > N_MIGRATIONS)
+        return audit__fail(db, AUDIT_ERR_INVALID, "schema version %d: this build knows 0 to %d", target, N_MIGRATIONS);
     if (!audit__conn(db, &rc)) return rc;
     if ((rc = audit__begin(db))) return rc;
 
@@ -195,7 +253,7 @@ int audit_migrate(audit_db *db, int *applied) {
                          N_MIGRATIONS);
         goto fail;
     }
-    for (int v = have + 1; v <= N_MIGRATIONS; v++) {
+    for (int v = have + 1; v <= target; v++) {
         const migration *m = &migrations[v - 1];
         char what[64];
         snprintf(what, sizeof(what), "migration %d", v);

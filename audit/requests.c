@@ -37,9 +37,7 @@ static int64_t col_i64(PGresult *r, int row, int col, int64_t if_null) {
     return col_null(r, row, col) ? if_null : (int64_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* The request columns an event copies, in this order, after RETURNING. */
-#define EVENT_COLS "id, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, phase, reason, " \
-                   "platform, team, channel, message_ref, thread, permalink"
+#define EVENT_COLS AUDIT__REQ_EVENT_COLS
 
 static void event_from_row(audit_event *e, PGresult *r) {
     e->request_id = col_i64(r, 0, 0, 0);
@@ -60,7 +58,7 @@ static void event_from_row(audit_event *e, PGresult *r) {
     e->permalink = col_str(r, 0, 15);
 }
 
-typedef void (*fill_fn)(audit_event *e, PGresult *r);
+typedef audit__fill_fn fill_fn;
 
 static const char INSERT_EVENT_SQL[] =
     "INSERT INTO audit_events (id, request_id, at, action, actor, person, outcome, from_state, to_state, phase,\n"
@@ -179,6 +177,17 @@ out:
     return rc;
 }
 
+void audit__event_from_request(audit_event *e, PGresult *r) { event_from_row(e, r); }
+
+int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_fn fill, audit_event *evs, int n,
+                             bool *no_row) {
+    return write_with_events(db, main, fill, evs, n, no_row);
+}
+
+static const char OPEN_SAME_JOB_SQL[] =
+    "SELECT id FROM requests WHERE env = $1 AND job = $2 AND required_approvals > 0\n"
+    "  AND state IN ('pending_approval', 'approved', 'queued', 'running') ORDER BY id LIMIT 1";
+
 int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_out, bool *existed) {
     int rc;
     if (id_out) *id_out = 0;
@@ -200,13 +209,26 @@ int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_o
                                 o->message_ref, o->thread, o->permalink, o->route};
     const char *bad = too_long(names, vals, (int)(sizeof(vals) / sizeof(vals[0])));
     if (bad) return audit__fail(db, AUDIT_ERR_INVALID, "%s is longer than %d bytes", bad, AUDIT_FIELD_MAX);
+    /* Governance facts are read back into fixed buffers (audit_facts): refuse
+     * here what could not be read back whole. */
+    if (r->required_approvals < 0 || r->required_approvals > AUDIT_APPROVALS_MAX)
+        return audit__fail(db, AUDIT_ERR_INVALID, "required_approvals must be 0 to %d", AUDIT_APPROVALS_MAX);
+    if (r->emergency && strlen(r->emergency) > AUDIT_REASON_MAX)
+        return audit__fail(db, AUDIT_ERR_INVALID, "emergency is longer than %d bytes", AUDIT_REASON_MAX);
+    if (r->bound_image && strlen(r->bound_image) > AUDIT_BOUND_IMAGE_MAX)
+        return audit__fail(db, AUDIT_ERR_INVALID, "bound_image is longer than %d bytes", AUDIT_BOUND_IMAGE_MAX);
+    if (r->from_env && strlen(r->from_env) > AUDIT_NAME_MAX)
+        return audit__fail(db, AUDIT_ERR_INVALID, "from_env is longer than %d bytes", AUDIT_NAME_MAX);
     if (!audit__conn(db, &rc)) return rc;
 
-    char canary_s[16];
+    char canary_s[16], req_s[16], hash_s[24];
     snprintf(canary_s, sizeof(canary_s), "%d", r->canary);
+    snprintf(req_s, sizeof(req_s), "%d", r->required_approvals);
+    snprintf(hash_s, sizeof(hash_s), "%016" PRIx64, r->policy_hash);
     const char *p[] = {r->idem_key, r->kind,        r->state,  r->env,      r->job,     r->version ? r->version : "",
                        r->to_image ? r->to_image : "", canary_s, r->user_reason, r->actor, r->person, o->platform,
-                       o->team,     o->channel,     o->message_ref, o->thread, o->permalink, o->route};
+                       o->team,     o->channel,     o->message_ref, o->thread, o->permalink, o->route,
+                       nz(r->emergency), req_s, r->policy_hash ? hash_s : NULL, nz(r->bound_image), nz(r->from_env)};
     PGresult *res = NULL;
     if (r->idem_key) {
         /* The common repeat: answer without an INSERT, which would use up a
@@ -226,17 +248,40 @@ int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_o
     }
     audit__stmt ins = {"inserting the request",
                        "INSERT INTO requests (idem_key, kind, state, env, job, version, to_image, canary, user_reason,\n"
-                       "  actor, person, platform, team, channel, message_ref, thread, permalink, route)\n"
-                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)\n"
+                       "  actor, person, platform, team, channel, message_ref, thread, permalink, route,\n"
+                       "  emergency, required_approvals, policy_hash, bound_image, from_env)\n"
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,\n"
+                       "  $19, $20::integer, $21, $22, $23)\n"
                        "ON CONFLICT (idem_key) DO NOTHING\n"
                        "RETURNING " EVENT_COLS,
                        (int)(sizeof(p) / sizeof(p[0])), p};
-    audit_event e = {
-        .action = "request.created", .actor = r->actor, .person = r->person, .outcome = r->state,
-        .to_state = r->state, .detail = r->user_reason,
+    char need[64];
+    snprintf(need, sizeof(need), "needs %d approvals", r->required_approvals);
+    audit_event e[2] = {
+        {.action = "request.created", .actor = r->actor, .person = r->person, .outcome = r->state,
+         .to_state = r->state, .detail = r->user_reason},
+        /* Break-glass is flagged in the chain, not only in a column. */
+        {.action = "request.emergency", .actor = r->actor, .person = r->person, .outcome = need,
+         .from_state = r->state, .to_state = r->state, .detail = r->emergency},
     };
     bool no_row = false;
-    rc = write_with_events(db, &ins, event_from_row, &e, 1, &no_row);
+    for (int attempt = 0;; attempt++) {
+        rc = write_with_events(db, &ins, event_from_row, e, nz(r->emergency) ? 2 : 1, &no_row);
+        if (rc != AUDIT_OK && r->required_approvals > 0 && audit__unique_violation(db, "requests_one_open_idx")) {
+            /* SPEC §6: one open request per (env, job) where approvals are
+             * required. Name the open one; if it closed meanwhile, try again once. */
+            const char *q[] = {r->env, r->job};
+            int qrc = audit__exec(db, "looking up the open request", OPEN_SAME_JOB_SQL, 2, q, &res);
+            if (qrc) return qrc;
+            int64_t open = PQntuples(res) == 1 ? col_i64(res, 0, 0, 0) : 0;
+            PQclear(res);
+            if (open == 0 && attempt == 0) continue;
+            if (id_out) *id_out = open;
+            return audit__fail(db, AUDIT_ERR_EXISTS, "D-%" PRId64 " is already open for %.64s in %.64s", open,
+                               r->job, r->env);
+        }
+        break;
+    }
     if (rc) return rc;
     if (no_row) {
         /* The key was seen before (committed by a racing transaction we
@@ -255,7 +300,7 @@ int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_o
         db->errstr[0] = '\0';
         return AUDIT_OK;
     }
-    if (id_out) *id_out = e.request_id;
+    if (id_out) *id_out = e[0].request_id;
     db->errstr[0] = '\0';
     return AUDIT_OK;
 }

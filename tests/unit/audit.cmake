@@ -4,3 +4,5 @@
 nm_unit_test(test_canon ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_canon.c nm_audit)
 nm_unit_test(test_audit_export ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_export.c nm_audit)
 nm_unit_test(test_audit ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit.c nm_audit Threads::Threads)
+# governance storage (migration 3: approvals, locks, refusals, counts); PG_CONNINFO as above.
+nm_unit_test(test_audit_gov ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_gov.c nm_audit Threads::Threads)
