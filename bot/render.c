@@ -209,3 +209,25 @@ void render_trail_event(const audit_row *row, nm_buf *out) {
     }
     nm_buf_appends(out, "\n");
 }
+
+void render_governance(enum cmd_kind kind, int64_t id, const char *env, const gov_verdict *v, bool queued,
+                       nm_buf *out) {
+    switch (kind) {
+    case CMD_APPROVE:
+        if (!(v->flags & GOV_F_COUNTED)) nm_buf_printf(out, "D-%" PRId64 ": %s\n", id, v->message);
+        else if (queued) nm_buf_printf(out, "D-%" PRId64 " approved (%d of %d) and queued\n", id, v->required, v->required);
+        else nm_buf_printf(out, "D-%" PRId64 ": approval counted (%d of %d)\n", id, v->counted, v->required);
+        break;
+    case CMD_REJECT: nm_buf_printf(out, "D-%" PRId64 " rejected\n", id); break;
+    case CMD_CANCEL: nm_buf_printf(out, "D-%" PRId64 " cancelled\n", id); break;
+    case CMD_LOCK:
+        if (v->tag != GOV_OK) nm_buf_printf(out, "%s\n", v->message);
+        else nm_buf_printf(out, "%s is locked: nothing is deployed there until `unlock %s`\n", env, env);
+        break;
+    case CMD_UNLOCK:
+        if (v->tag != GOV_OK) nm_buf_printf(out, "%s\n", v->message);
+        else nm_buf_printf(out, "%s is unlocked\n", env);
+        break;
+    default: break;
+    }
+}

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "config.h"
+#include "governance.h"
 
 /* "error: <message> [<tag>]\nusage: <usage>\n" */
 void render_cmd_error(const cmd_error *err, nm_buf *out);
@@ -33,5 +34,9 @@ void render_whoami(const config *cfg, const char *identity, const char *channel,
 void render_history_line(const audit_request *r, nm_buf *out);
 /* audit: one event of a request's trail per line (details folded onto it). */
 void render_trail_event(const audit_row *row, nm_buf *out);
+
+/* The answer to approve / reject / cancel ID and lock / unlock ENV when governance said yes. */
+void render_governance(enum cmd_kind kind, int64_t id, const char *env, const gov_verdict *v, bool queued,
+                       nm_buf *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "dbpool.h"
+#include "govern.h"
 #include "log.h"
 #include "queue.h"
 #include "queue_async.h"
@@ -156,6 +157,11 @@ typedef struct create_job {
     shell *sh;
     cmd_action a;
     const char *kind;                    /* "deploy" or "rollback" */
+    enum cmd_kind cmd;                   /* CMD_DEPLOY, CMD_ROLLBACK, or CMD_APPROVE / REJECT / CANCEL / LOCK /
+                                            UNLOCK / EXPLAIN for the other governance commands */
+    gov_verdict v;                       /* what governance decided */
+    bool queued;                         /* approve: the request is complete and queued */
+    char text[2048];                     /* explain's answer */
     char version[CMD_MAX_VERSION + 2];   /* deploy: the tag; rollback: tag, "#N" or "" (previous stable) */
     char to_image[AUDIT_IMAGE_LEN];
     char idem[96];
@@ -174,14 +180,36 @@ static void create_work(uv_work_t *w) {
         j->rc = AUDIT_ERR_CONNECT;
         return;
     }
-    audit_new_request r = {
-        .idem_key = j->idem, .kind = j->kind, .env = j->a.env, .job = j->a.job, .version = j->version,
-        .to_image = j->to_image, .canary = j->a.canary, .user_reason = j->a.reason[0] ? j->a.reason : NULL,
-        .actor = sh->actor, .person = sh->person, .state = j->state,
-        .origin = {.platform = "shell", .channel = "shell:console", .route = sh->route},
+    govern_in in = {
+        .kind = strcmp(j->kind, "rollback") == 0 ? GOV_KIND_ROLLBACK : GOV_KIND_DEPLOY,
+        .env = j->a.env, .job = j->a.job, .version = j->version, .to_image = j->to_image, .canary = j->a.canary,
+        .user_reason = j->a.reason[0] ? j->a.reason : NULL, .emergency = j->a.emergency[0] ? j->a.emergency : NULL,
+        .actor = sh->actor, .person = sh->person, .idem_key = j->idem,
+        .origin = {.platform = "shell", .channel = SHELL_CHANNEL, .route = sh->route},
     };
-    j->rc = audit_request_create(db, &r, &j->id, &j->existed);
-    if (j->rc != AUDIT_OK) snprintf(j->err, sizeof(j->err), "%s", db->errstr);
+    const char *reason = j->a.reason[0] ? j->a.reason : j->a.emergency;
+    switch (j->cmd) {
+    case CMD_DEPLOY:
+    case CMD_ROLLBACK: j->rc = govern_request(db, sh->cfg, &in, &j->v, &j->id, &j->existed); break;
+    case CMD_EXPLAIN: j->rc = govern_explain(db, sh->cfg, &in, j->text, sizeof(j->text), &j->v); break;
+    case CMD_APPROVE:
+        j->rc = govern_decide(db, sh->cfg, GOVERN_APPROVE, j->a.id, sh->actor, sh->person, SHELL_CHANNEL, NULL, &j->v,
+                              &j->queued);
+        break;
+    case CMD_REJECT:
+    case CMD_CANCEL:
+        j->rc = govern_decide(db, sh->cfg, j->cmd == CMD_REJECT ? GOVERN_REJECT : GOVERN_CANCEL, j->a.id, sh->actor,
+                              sh->person, SHELL_CHANNEL, reason, &j->v, &j->queued);
+        break;
+    case CMD_LOCK:
+    case CMD_UNLOCK:
+        j->rc = govern_lock(db, sh->cfg, j->a.env, j->cmd == CMD_LOCK, sh->actor, sh->person, SHELL_CHANNEL,
+                            j->a.reason, &j->v);
+        break;
+    default: j->rc = AUDIT_ERR_INVALID; break;
+    }
+    if (j->rc == AUDIT_ERR_NOT_FOUND) snprintf(j->err, sizeof(j->err), "no request D-%lld", (long long)j->a.id);
+    else if (j->rc != AUDIT_OK) snprintf(j->err, sizeof(j->err), "%s", db->errstr);
     dbpool_put(sh->db, db, j->rc == AUDIT_ERR_CONNECT);
 }
 
@@ -205,18 +233,49 @@ static void work_added(void *ud, int code, const char *entry) {
     check_done(sh);
 }
 
+/* Puts a queued request on the work stream; says so if Redis cannot take it now. */
+static void enqueue_request(shell *sh, int64_t rid, nm_buf *out) {
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)rid);
+    add_ctx *c = malloc(sizeof(*c));
+    int rc = !c ? QUEUE_ERR_NOMEM : sh->qa ? queue_async_work_add(sh->qa, "request", id, work_added, c) : QUEUE_ERR_CONNECT;
+    if (rc == QUEUE_OK) {
+        c->sh = sh;
+        c->id = rid;
+        sh->inflight++;
+    } else {
+        free(c);
+        nm_buf_printf(out, "D-%lld is recorded but not yet queued (Redis: %s); it runs when Redis returns\n",
+                      (long long)rid, queue_strerror(rc));
+    }
+}
+
 static void create_done(uv_work_t *w, int status) {
     create_job *j = w->data;
     shell *sh = j->sh;
     sh->inflight--;
     nm_buf out;
     nm_buf_init(&out, 0);
-    if (status != 0 || j->rc != AUDIT_OK) {
-        nm_buf_printf(&out, "error: the request was not recorded (%s); nothing was started\n",
-                      j->rc == AUDIT_ERR_CONNECT ? "PostgreSQL is unavailable" : audit_strerror(j->rc));
-        nm_log(NM_LOG_ERROR, "request not recorded", "job", j->a.job, "env", j->a.env, "actor", sh->actor, "error",
+    bool request = j->cmd == CMD_DEPLOY || j->cmd == CMD_ROLLBACK;
+    if (j->rc == AUDIT_ERR_NOT_FOUND) {
+        nm_buf_printf(&out, "error: %s\n", j->err);
+    } else if (status != 0 || j->rc != AUDIT_OK) {
+        nm_buf_printf(&out, "error: %s (%s); nothing was %s\n", request ? "the request was not recorded" : "not done",
+                      j->rc == AUDIT_ERR_CONNECT ? "PostgreSQL is unavailable" : audit_strerror(j->rc),
+                      request ? "started" : "changed");
+        nm_log(NM_LOG_ERROR, "command not recorded", "job", j->a.job, "env", j->a.env, "actor", sh->actor, "error",
                j->err, NULL);
         sh->any_failed = true;
+    } else if (j->cmd == CMD_EXPLAIN) {
+        nm_buf_appends(&out, j->text);
+        if (out.len && out.data[out.len - 1] != '\n') nm_buf_appends(&out, "\n");
+    } else if (j->v.tag != GOV_OK) {
+        /* A refusal is an answer (audited), not a failure of the shell. */
+        nm_buf_printf(&out, "refused: %s [%s]%s%s%s\n", j->v.message, gov_tag_name(j->v.tag), j->v.rule[0] ? " (rule: " : "",
+                      j->v.rule, j->v.rule[0] ? ")" : "");
+    } else if (!request) {
+        render_governance(j->cmd, j->a.id, j->a.env, &j->v, j->queued, &out);
+        if (j->queued) enqueue_request(sh, j->a.id, &out);
     } else if (j->existed) {
         nm_buf_printf(&out, "D-%lld already exists for this input; nothing new was created\n", (long long)j->id);
     } else {
@@ -227,28 +286,17 @@ static void create_done(uv_work_t *w, int status) {
             t->next = sh->reqs;
             sh->reqs = t;
         }
+        j->state = req_state_name(j->v.next);
+        if (t) snprintf(t->state, sizeof(t->state), "%s", j->state);
         render_request_line(j->id, j->state, j->kind, j->a.job, j->version, j->a.env, &out);
+        if (j->v.next == REQ_PENDING_APPROVAL)
+            nm_buf_printf(&out, "D-%lld needs %d approval%s: %s\n", (long long)j->id, j->v.required,
+                          j->v.required == 1 ? "" : "s", j->v.message);
         char ref[24];
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
         nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", sh->actor,
                "state", j->state, NULL);
-        if (strcmp(j->state, "queued") == 0) {
-            char id[24];
-            snprintf(id, sizeof(id), "%lld", (long long)j->id);
-            add_ctx *c = malloc(sizeof(*c));
-            int rc = !c ? QUEUE_ERR_NOMEM
-                     : sh->qa ? queue_async_work_add(sh->qa, "request", id, work_added, c)
-                              : QUEUE_ERR_CONNECT;
-            if (rc == QUEUE_OK) {
-                c->sh = sh;
-                c->id = j->id;
-                sh->inflight++;
-            } else {
-                free(c);
-                nm_buf_printf(&out, "D-%lld is recorded but not yet queued (Redis: %s); it runs when Redis returns\n",
-                              (long long)j->id, queue_strerror(rc));
-            }
-        }
+        if (strcmp(j->state, "queued") == 0) enqueue_request(sh, j->id, &out);
     }
     say(sh, &out);
     nm_buf_free(&out);
@@ -259,7 +307,6 @@ static void create_done(uv_work_t *w, int status) {
 
 /* deploy and rollback: recorded in PostgreSQL, then queued for a worker. */
 static void start_request(shell *sh, const char *kind, const cmd_action *a) {
-    const config_env *env = config_find_env(sh->cfg, a->env);
     const config_job *job = config_find_job(sh->cfg, a->job);
     create_job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -269,6 +316,7 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     j->sh = sh;
     j->a = *a;
     j->kind = kind;
+    j->cmd = a->kind == CMD_EXPLAIN ? CMD_EXPLAIN : strcmp(kind, "deploy") == 0 ? CMD_DEPLOY : CMD_ROLLBACK;
     if (strcmp(kind, "deploy") == 0) {
         snprintf(j->version, sizeof(j->version), "%s", a->version);
         snprintf(j->to_image, sizeof(j->to_image), "%s:%s", job->image, a->version);
@@ -278,8 +326,7 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
         snprintf(j->version, sizeof(j->version), "%s", a->version);
     }
     snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
-    /* Approvals arrive with the governance issue; until then such requests wait. */
-    j->state = env->approvals > 0 ? "pending_approval" : "queued";
+    j->state = "queued";   /* governance decides the real initial state */
     j->work.data = j;
     if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
         free(j);
@@ -301,6 +348,27 @@ static void task_added(void *ud, int code, const char *id) {
         sh->any_failed = true;
     }
     check_done(sh);
+}
+
+/* approve / reject / cancel ID, lock / unlock ENV: decided and recorded on the thread pool. */
+static void start_govern(shell *sh, const cmd_action *a) {
+    create_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        sayf(sh, "error: out of memory\n");
+        return;
+    }
+    j->sh = sh;
+    j->a = *a;
+    j->kind = "";
+    j->cmd = a->kind;
+    j->state = "";
+    j->work.data = j;
+    if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
+        free(j);
+        sayf(sh, "error: cannot schedule it\n");
+        return;
+    }
+    sh->inflight++;
 }
 
 /* status and the actions on a running deployment (canary promote|fail,
@@ -527,6 +595,17 @@ static void handle_line(shell *sh, char *text, size_t len) {
     case CMD_HISTORY:
     case CMD_AUDIT:
         start_read(sh, &a);
+        break;
+    case CMD_APPROVE:
+    case CMD_REJECT:
+    case CMD_CANCEL:
+    case CMD_LOCK:
+    case CMD_UNLOCK:
+        start_govern(sh, &a);
+        break;
+    case CMD_EXPLAIN:
+        if (a.explained == CMD_DEPLOY) start_request(sh, "deploy", &a);
+        else sayf(sh, "error: explain promote is not available in this build yet\n");
         break;
     case CMD_CANARY:
         start_task(sh, "action", strcmp(a.sub, "promote") == 0 ? "canary_promote" : "canary_fail", &a);

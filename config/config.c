@@ -746,7 +746,7 @@ static int check_refs(ctx *c, const yt_node *root) {
 
 static int parse_root(ctx *c, const yt_node *root) {
     static const char *const keys[] = {"listen", "public_url", "redis", "postgres", "postgres_migrate", "workers",
-                                       "queue", "audit", "secrets", "shell", "chat", "people", "groups", "environments",
+                                       "queue", "audit", "limits", "secrets", "shell", "chat", "people", "groups", "environments",
                                        "jobs", NULL};
     config *cfg = c->cfg;
     const yt_node *v;
@@ -789,6 +789,13 @@ static int parse_root(ctx *c, const yt_node *root) {
         if (h && get_duration(c, h, "queue.hold_limit", &cfg->queue_hold_ms)) return c->code;
         if (h && (cfg->queue_hold_ms < 1000 || cfg->queue_hold_ms > 7LL * 86400000))
             return fail(c, CONFIG_ERR_SCHEMA, h->line, "queue.hold_limit", "must be between 1s and 7d");
+    }
+    if ((v = yt_get(root, "limits")) && !is_null(v)) {
+        static const char *const lkeys[] = {"open_requests", "commands_per_minute", NULL};
+        if (expect(c, v, YT_MAP, "limits") || check_keys(c, v, "limits", lkeys)) return c->code;
+        const yt_node *o = yt_get(v, "open_requests"), *m = yt_get(v, "commands_per_minute");
+        if (o && get_int(c, o, "limits.open_requests", 0, 10000, &cfg->limit_open_requests)) return c->code;
+        if (m && get_int(c, m, "limits.commands_per_minute", 0, 100000, &cfg->limit_commands)) return c->code;
     }
     if ((v = yt_get(root, "audit")) && !is_null(v)) {
         static const char *const akeys[] = {"checkpoint", NULL};
@@ -881,6 +888,8 @@ int config_parse(const char *text, size_t len, const char *filename, const confi
     cfg->queue_reconcile_ms = 10000;
     cfg->queue_hold_ms = 3600000;
     cfg->audit_checkpoint_ms = 3600000;
+    cfg->limit_open_requests = 10;
+    cfg->limit_commands = 60;
     atomic_init(&cfg->refs, 1);
     parse_root(&c, root);
     yt_free(root);

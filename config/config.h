@@ -105,6 +105,8 @@ typedef struct config {
     int64_t queue_reconcile_ms;  /* queue.reconcile: how often lost work is looked for (10s) */
     int64_t queue_hold_ms;       /* queue.hold_limit: longest wait for canary promotion or in pause (1h) */
     int64_t audit_checkpoint_ms; /* audit.checkpoint: how often the chain's head is published (1h); 0 = off */
+    int limit_open_requests;     /* limits.open_requests: open requests one person may have (10); 0 = no cap */
+    int limit_commands;          /* limits.commands_per_minute: per person (60); 0 = no limit */
     bool shell_allow_as;         /* default false */
 
     config_hmac_key *hmac_keys;

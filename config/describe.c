@@ -96,6 +96,8 @@ int config_describe(const config *cfg, nm_buf *b) {
     nm_buf_printf(b, ", hold limit %s\n", d1);
     config_format_duration(cfg->audit_checkpoint_ms, d1, sizeof(d1));
     nm_buf_printf(b, "  audit checkpoint  %s\n", cfg->audit_checkpoint_ms ? d1 : "off");
+    nm_buf_printf(b, "  limits            %d open requests per person, %d commands per minute (0 = none)\n",
+                  cfg->limit_open_requests, cfg->limit_commands);
     nm_buf_printf(b, "  shell.allow_as    %s\n", cfg->shell_allow_as ? "true (developer machines only)" : "false");
     nm_buf_appends(b, "  hmac keys         ");
     if (cfg->n_hmac_keys == 0) nm_buf_appends(b, "none (buttons and signed links are off)");

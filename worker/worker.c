@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 #include "nomad.h"
+#include "govern.h"
 #include "policy.h"
 #include "queue.h"
 #include "run.h"
@@ -179,6 +180,26 @@ static enum outcome register_or_recognise(run *x, nomad_client *c) {
             (x->r.canary >= 0 && set_canary(jobj, x->r.canary, err, sizeof(err)) != NOMAD_OK)) {
             json_object_put(jobj);
             return run_finish(x, "failed", "nomad_error", err[0] ? err : "cannot edit the job");
+        }
+        /* Last governance look before Nomad changes: a freeze that began meanwhile hands it back to the queue. */
+        gov_verdict gv;
+        if (govern_run_check(x->db, x->cfg, x->r.id, GOV_AT_REGISTER, &gv) != AUDIT_OK) {
+            json_object_put(jobj);
+            return RETRY;
+        }
+        if (gv.tag != GOV_OK) {
+            json_object_put(jobj);
+            const char *to = (gv.flags & GOV_F_DEFER) ? "queued" : req_state_name(gv.next ? gv.next : REQ_FAILED);
+            if (strcmp(to, "queued") == 0) {
+                audit_transition t = {.from_state = "running", .to_state = "queued", .phase = "",
+                                      .action = "request.deferred", .actor = WORKER_ACTOR,
+                                      .outcome = gov_tag_name(gv.tag), .detail = gv.message, .nomad_job_version = -1};
+                if (audit_request_transition(x->db, x->r.id, &t) != AUDIT_OK) return RETRY;
+                snprintf(x->state, sizeof(x->state), "queued");
+                run_publish(x, run_event(x, "queued", NULL, NULL, gv.message));
+                return ACK;
+            }
+            return run_finish(x, "failed", "nomad_error", gv.message);
         }
         /* The fence: only the lease holder registers. */
         if (!run_keepalive(x, true)) {
@@ -387,6 +408,36 @@ static enum outcome handle_request(worker *w, const char *id) {
         return rc == QUEUE_ERR_EMPTY ? ACK : RETRY;
     }
     x->renewed_at = nm_mono_ms();
+    if (strcmp(x->r.state, "queued") == 0) {
+        /* Governance again at take: freezes, expiry, approvals under today's policy (decided on PostgreSQL's clock). */
+        gov_verdict v;
+        if (govern_run_check(&w->db, w->cfg, rid, GOV_AT_TAKE, &v) != AUDIT_OK) {
+            run_release(x);
+            run_free(x);
+            w->db_up = audit_ping(&w->db);
+            return RETRY;
+        }
+        if (v.tag != GOV_OK) {
+            enum outcome o = ACK;
+            if (v.flags & GOV_F_DEFER) {
+                /* Stays queued; the reconciler puts it back after a lease, and it is checked again then. */
+                nm_log(NM_LOG_INFO, "request deferred", "req", x->req_ref, "rule", v.rule, "why", v.message, NULL);
+                snprintf(x->state, sizeof(x->state), "queued");
+                run_publish(x, run_event(x, "queued", NULL, NULL, v.message));
+            } else {
+                snprintf(x->state, sizeof(x->state), "queued");
+                audit_transition t = {.from_state = "queued", .to_state = req_state_name(v.next ? v.next : REQ_EXPIRED),
+                                      .action = "request.refused_at_take", .actor = WORKER_ACTOR,
+                                      .outcome = gov_tag_name(v.tag), .detail = v.message, .nomad_job_version = -1};
+                if (audit_request_transition(&w->db, rid, &t) == AUDIT_OK)
+                    run_publish(x, run_event(x, t.to_state, NULL, gov_tag_name(v.tag), v.message));
+                else o = RETRY;
+            }
+            run_release(x);
+            run_free(x);
+            return o;
+        }
+    }
     snprintf(x->state, sizeof(x->state), "%s", x->r.state);
     snprintf(x->phase, sizeof(x->phase), "%s", x->r.phase);
     snprintf(x->from_image, sizeof(x->from_image), "%s", x->r.from_image);
@@ -722,6 +773,33 @@ static void checkpoint(audit_db *db) {
     nm_log(NM_LOG_INFO, "audit checkpoint", "head", head, "events", events, "hash", cp.head_hash, "at", cp.at, NULL);
 }
 
+/* Requests the governance sweep moved (expired, voided): told on their route after the sweep. */
+typedef struct sweep_ctx {
+    queue_conn *q;
+    audit_db *db;
+    size_t n;
+    int64_t ids[64];
+    char states[64][AUDIT_STATE_LEN];
+    char messages[64][160];
+} sweep_ctx;
+
+static void swept(void *ud, int64_t id, const char *state, const char *message) {
+    sweep_ctx *sc = ud;
+    if (sc->n >= 64) return;
+    sc->ids[sc->n] = id;
+    snprintf(sc->states[sc->n], sizeof(sc->states[0]), "%s", state);
+    snprintf(sc->messages[sc->n], sizeof(sc->messages[0]), "%s", message);
+    sc->n++;
+}
+
+static void tell_moved(sweep_ctx *sc, int64_t id, const char *state, const char *message) {
+    run x = {.db = sc->db, .q = sc->q, .job_version = -1};
+    if (audit_request_get(sc->db, id, &x.r) != AUDIT_OK) return;
+    snprintf(x.req_ref, sizeof(x.req_ref), "D-%lld", (long long)id);
+    nm_log(NM_LOG_INFO, "request moved by governance", "req", x.req_ref, "state", state, "why", message, NULL);
+    run_publish(&x, run_event(&x, state, NULL, NULL, message));
+}
+
 /* The pool's timer thread: the reconciler (every queue.reconcile) and audit
  * checkpoints (every audit.checkpoint, the first one an interval after start). */
 static void *reconciler_main(void *arg) {
@@ -753,6 +831,15 @@ static void *reconciler_main(void *arg) {
                 char n[16];
                 snprintf(n, sizeof(n), "%d", p.requeued);
                 nm_log(NM_LOG_INFO, "reconciler put lost work back on the queue", "requests", n, NULL);
+            }
+            /* Expiry and policy changes (a reload) of waiting requests; people are told on their route. */
+            sweep_ctx *sc = up ? calloc(1, sizeof(*sc)) : NULL;
+            if (sc) {
+                sc->q = &q;
+                sc->db = &db;
+                if (govern_sweep(&db, cfg, swept, sc) != AUDIT_OK) up = false;
+                for (size_t i = 0; i < sc->n; i++) tell_moved(sc, sc->ids[i], sc->states[i], sc->messages[i]);
+                free(sc);
             }
         }
         if (up && cfg->audit_checkpoint_ms > 0 && (next_checkpoint == 0 || now >= next_checkpoint)) {

@@ -98,7 +98,7 @@ nomad="http://127.0.0.1:$(grep -Eo '[0-9]+$' "$tmp/sim.out" | head -n1)"
 
 cfg=$tmp/nomatron.yaml
 {
-  printf 'redis: redis://127.0.0.1:%s/0\npostgres: "%s connect_timeout=5"\nworkers: %s\n' "$rport" "$pg" "$THREADS"
+  printf 'redis: redis://127.0.0.1:%s/0\npostgres: "%s connect_timeout=5"\nworkers: %s\nlimits: {open_requests: 0, commands_per_minute: 0}\n' "$rport" "$pg" "$THREADS"
   printf 'environments:\n  staging: {nomad: {address: "%s", namespace: staging, timeout: 10s}}\njobs:\n' "$nomad"
   for ((i = 0; i < JOBS; i++)); do
     printf '  job%03d: {tasks: [web], image: registry.example.com/job%03d}\n' "$i" "$i"

@@ -63,7 +63,7 @@ nomad="http://127.0.0.1:$(grep -Eo '[0-9]+$' "$tmp/sim.out" | head -n1)"
 cfg=$tmp/nomatron.yaml
 {
   printf 'redis: redis://127.0.0.1:%s/0\npostgres: "%s connect_timeout=2"\nworkers: %s\n' "$rport" "$fpg" "${WORKERS:-1}"
-  printf 'queue: {lease: 2s, reconcile: 1s}\nenvironments:\n'
+  printf 'queue: {lease: 2s, reconcile: 1s}\nlimits: {open_requests: 0, commands_per_minute: 0}\nenvironments:\n'
   printf '  staging: {nomad: {address: "%s", namespace: staging, timeout: 5s}}\n' "$nomad"
   printf '  production: {nomad: {address: "%s", namespace: default, timeout: 5s}}\njobs:\n' "$nomad"
   printf '  web: {tasks: [web], image: registry.example.com/web}\n  api: {tasks: [api], image: registry.example.com/api}\n'

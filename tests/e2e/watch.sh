@@ -25,7 +25,7 @@ export NOMATRON_LOG_LEVEL=info
 cfg=$tmp/nomatron.yaml
 {
   printf 'redis: redis://127.0.0.1:%s/%s\npostgres: "%s"\nworkers: 1\n' "$NOMATRON_REDIS_PORT" "$rdb" "$pg"
-  printf 'queue: {lease: 3s, reconcile: 2s, hold_limit: 8s}\n'
+  printf 'queue: {lease: 3s, reconcile: 2s, hold_limit: 8s}\nlimits: {open_requests: 0, commands_per_minute: 0}\n'
   printf 'environments:\n  staging: {nomad: {address: "%s", namespace: staging, timeout: 5s}}\njobs:\n' "$nomad"
   for j in web api shop worker; do printf '  %s: {tasks: [%s], image: registry.example.com/%s}\n' "$j" "$j" "$j"; done
   for i in $(seq -w 0 19); do printf '  many%s: {nomad_job: many%s, tasks: [web], image: registry.example.com/many}\n' "$i" "$i"; done
