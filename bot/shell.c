@@ -160,6 +160,9 @@ typedef struct create_job {
     enum cmd_kind cmd;                   /* CMD_DEPLOY, CMD_ROLLBACK, or CMD_APPROVE / REJECT / CANCEL / LOCK /
                                             UNLOCK / EXPLAIN for the other governance commands */
     gov_verdict v;                       /* what governance decided */
+    char actor[128];                     /* who typed it (copied: `:as` may change the shell's meanwhile) */
+    config *cfg;                         /* the snapshot it is decided under (a reference: a reload may swap the shell's) */
+    char person[CONFIG_MAX_NAME + 1];
     bool queued;                         /* approve: the request is complete and queued */
     char text[2048];                     /* explain's answer */
     char version[CMD_MAX_VERSION + 2];   /* deploy: the tag; rollback: tag, "#N" or "" (previous stable) */
@@ -180,31 +183,32 @@ static void create_work(uv_work_t *w) {
         j->rc = AUDIT_ERR_CONNECT;
         return;
     }
+    const char *actor = j->actor, *person = j->person[0] ? j->person : NULL;
     govern_in in = {
         .kind = strcmp(j->kind, "rollback") == 0 ? GOV_KIND_ROLLBACK : GOV_KIND_DEPLOY,
         .env = j->a.env, .job = j->a.job, .version = j->version, .to_image = j->to_image, .canary = j->a.canary,
         .user_reason = j->a.reason[0] ? j->a.reason : NULL, .emergency = j->a.emergency[0] ? j->a.emergency : NULL,
-        .actor = sh->actor, .person = sh->person, .idem_key = j->idem,
+        .actor = actor, .person = person, .idem_key = j->idem,
         .origin = {.platform = "shell", .channel = SHELL_CHANNEL, .route = sh->route},
     };
     const char *reason = j->a.reason[0] ? j->a.reason : j->a.emergency;
     switch (j->cmd) {
     case CMD_DEPLOY:
-    case CMD_ROLLBACK: j->rc = govern_request(db, sh->cfg, &in, &j->v, &j->id, &j->existed); break;
-    case CMD_EXPLAIN: j->rc = govern_explain(db, sh->cfg, &in, j->text, sizeof(j->text), &j->v); break;
+    case CMD_ROLLBACK: j->rc = govern_request(db, j->cfg, &in, &j->v, &j->id, &j->existed); break;
+    case CMD_EXPLAIN: j->rc = govern_explain(db, j->cfg, &in, j->text, sizeof(j->text), &j->v); break;
     case CMD_APPROVE:
-        j->rc = govern_decide(db, sh->cfg, GOVERN_APPROVE, j->a.id, sh->actor, sh->person, SHELL_CHANNEL, NULL, &j->v,
+        j->rc = govern_decide(db, j->cfg, GOVERN_APPROVE, j->a.id, actor, person, SHELL_CHANNEL, NULL, &j->v,
                               &j->queued);
         break;
     case CMD_REJECT:
     case CMD_CANCEL:
-        j->rc = govern_decide(db, sh->cfg, j->cmd == CMD_REJECT ? GOVERN_REJECT : GOVERN_CANCEL, j->a.id, sh->actor,
-                              sh->person, SHELL_CHANNEL, reason, &j->v, &j->queued);
+        j->rc = govern_decide(db, j->cfg, j->cmd == CMD_REJECT ? GOVERN_REJECT : GOVERN_CANCEL, j->a.id, actor,
+                              person, SHELL_CHANNEL, reason, &j->v, &j->queued);
         break;
     case CMD_LOCK:
     case CMD_UNLOCK:
-        j->rc = govern_lock(db, sh->cfg, j->a.env, j->cmd == CMD_LOCK, sh->actor, sh->person, SHELL_CHANNEL,
-                            j->a.reason, &j->v);
+        j->rc = govern_lock(db, j->cfg, j->a.env, j->cmd == CMD_LOCK, actor, person, SHELL_CHANNEL, j->a.reason,
+                            &j->v);
         break;
     default: j->rc = AUDIT_ERR_INVALID; break;
     }
@@ -263,7 +267,7 @@ static void create_done(uv_work_t *w, int status) {
         nm_buf_printf(&out, "error: %s (%s); nothing was %s\n", request ? "the request was not recorded" : "not done",
                       j->rc == AUDIT_ERR_CONNECT ? "PostgreSQL is unavailable" : audit_strerror(j->rc),
                       request ? "started" : "changed");
-        nm_log(NM_LOG_ERROR, "command not recorded", "job", j->a.job, "env", j->a.env, "actor", sh->actor, "error",
+        nm_log(NM_LOG_ERROR, "command not recorded", "job", j->a.job, "env", j->a.env, "actor", j->actor, "error",
                j->err, NULL);
         sh->any_failed = true;
     } else if (j->cmd == CMD_EXPLAIN) {
@@ -294,12 +298,13 @@ static void create_done(uv_work_t *w, int status) {
                           j->v.required == 1 ? "" : "s", j->v.message);
         char ref[24];
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
-        nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", sh->actor,
+        nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", j->actor,
                "state", j->state, NULL);
         if (strcmp(j->state, "queued") == 0) enqueue_request(sh, j->id, &out);
     }
     say(sh, &out);
     nm_buf_free(&out);
+    config_free(j->cfg);
     free(j);
     prompt(sh);
     check_done(sh);
@@ -315,6 +320,9 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     }
     j->sh = sh;
     j->a = *a;
+    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
+    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
+    j->cfg = config_ref(sh->cfg);
     j->kind = kind;
     j->cmd = a->kind == CMD_EXPLAIN ? CMD_EXPLAIN : strcmp(kind, "deploy") == 0 ? CMD_DEPLOY : CMD_ROLLBACK;
     if (strcmp(kind, "deploy") == 0) {
@@ -329,6 +337,7 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     j->state = "queued";   /* governance decides the real initial state */
     j->work.data = j;
     if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
+        config_free(j->cfg);
         free(j);
         sayf(sh, "error: cannot schedule the request\n");
         return;
@@ -359,11 +368,15 @@ static void start_govern(shell *sh, const cmd_action *a) {
     }
     j->sh = sh;
     j->a = *a;
+    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
+    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
+    j->cfg = config_ref(sh->cfg);
     j->kind = "";
     j->cmd = a->kind;
     j->state = "";
     j->work.data = j;
     if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
+        config_free(j->cfg);
         free(j);
         sayf(sh, "error: cannot schedule it\n");
         return;

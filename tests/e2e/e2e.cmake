@@ -20,3 +20,7 @@ add_test(NAME e2e_watch
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/watch.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
 set_tests_properties(e2e_watch PROPERTIES TIMEOUT 600
   ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+add_test(NAME e2e_governance
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/governance.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
+set_tests_properties(e2e_governance PROPERTIES TIMEOUT 300
+  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# End to end: governance through the shell (issue 7) — approvals by distinct
+# eligible people, one open request per job, expiry, refusals in the audit
+# trail, locks, a freeze that begins while a request is queued, explain.
+#   usage: governance.sh NOMATRON NOMAD_SIM
+NOMATRON=$1 SIM=$2
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+start_sim --health-delay 300
+export NOMATRON_LOG_LEVEL=info
+
+cfg=$tmp/nomatron.yaml
+cat >"$cfg" <<YAML
+redis: redis://127.0.0.1:$NOMATRON_REDIS_PORT/$rdb
+postgres: "$pg"
+workers: 1
+queue: {lease: 2s, reconcile: 1s}
+shell: {allow_as: true}
+people:
+  alice: [shell:alice]
+  bob:   [shell:bob, shell:bob2]
+  carol: [shell:carol]
+  dave:  [shell:dave]
+groups:
+  sre: [bob, carol]
+  developers: [alice, dave]
+environments:
+  staging:
+    nomad: {address: "$nomad", namespace: staging}
+    deployers: [developers, sre]
+    approvers: [sre]
+  production:
+    nomad: {address: "$nomad", namespace: default}
+    deployers: [developers, sre]
+    approvals: 2
+    approvers: [sre]
+    self_approval: false
+    approval_ttl: 4s
+jobs:
+  web: {tasks: [web], image: registry.example.com/web}
+  api: {tasks: [api], image: registry.example.com/api}
+YAML
+"$NOMATRON" migrate --config "$cfg" >/dev/null || { echo "migrate failed"; exit 1; }
+
+rm -f "$tmp/in"; mkfifo "$tmp/in"
+"$NOMATRON" shell --config "$cfg" --as alice --timeout 60 <"$tmp/in" >"$tmp/out" 2>>"$tmp/nomatron.log" &
+live=$!
+exec 9>"$tmp/in"
+say() { printf '%s\n' "$1" >&9; }
+seen() { grep -qE -- "$1" "$tmp/out"; }
+
+say 'deploy web v2 to production'
+check "request: waits for approval" wait_for 10 seen 'D-1 pending_approval: deploy web v2 to production'
+check "request: says what it needs" wait_for 5 seen 'D-1 needs 2 approvals'
+say 'approve D-1'
+check "the requester (not an approver) is refused" wait_for 5 seen 'refused: .*\[not_approver\]'
+say ':as dave'
+say 'approve D-1'
+check "dave (a developer) is refused" wait_for 5 seen 'refused: .*\[not_approver\].*' 
+say ':as bob'
+say 'approve D-1'
+check "bob's approval counts" wait_for 5 seen 'D-1: approval counted \(1 of 2\)'
+say ':as bob2'
+say 'approve D-1'
+check "bob again, by another identity, counts once" wait_for 5 seen 'refused: .*\[already_counted\]'
+say ':as carol'
+say 'approve D-1'
+check "carol's approval completes it" wait_for 5 seen 'D-1 approved \(2 of 2\) and queued'
+check "then it runs" wait_for 30 seen 'D-1 succeeded'
+
+say ':as alice'
+say 'deploy web v3 to production'
+check "a second request waits" wait_for 10 seen 'D-2 pending_approval'
+say 'deploy web v4 to production'
+check "one open request per job where approvals are required" wait_for 5 seen 'refused: D-2 is still open .*\[open_request_exists\]'
+check "an unanswered request expires after approval_ttl" wait_for 15 seen 'D-2 expired'
+
+say ':as carol'
+say 'lock production release weekend'
+check "an approver locks an environment" wait_for 5 seen 'production is locked'
+say ':as alice'
+say 'deploy web v5 to production'
+check "a locked environment refuses requests" wait_for 5 seen 'refused: .*\[locked\]'
+say 'unlock production'
+check "a developer may not unlock" wait_for 5 seen 'refused: .*\[not_allowed\]|refused: .*\[not_approver\]'
+say ':as carol'
+say 'unlock production'
+check "the approver unlocks" wait_for 5 seen 'production is unlocked'
+say ':as alice'
+say 'explain deploy web v6 to production'
+check "explain says what it would take" wait_for 5 seen 'approv'
+exec 9>&-
+wait "$live"
+show "$(cat "$tmp/out")"
+
+# --- a freeze that begins while a request is queued stops it at dequeue ---
+out=$(printf ':as alice\ndeploy api v2 to staging\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 1 2>>"$tmp/nomatron.log")
+id=$(grep -oE 'D-[0-9]+ queued' <<<"$out" | grep -oE '[0-9]+' | head -n1)
+check "freeze: a request is queued with no worker" test -n "$id"
+out=$(printf ':as bob\nlock staging incident\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 2>>"$tmp/nomatron.log")
+check "freeze: staging locked after it was queued" contains "$out" "staging is locked"
+"$NOMATRON" worker --config "$cfg" 2>>"$tmp/worker.log" &
+wpid=$!
+check "freeze: the worker defers it at dequeue" wait_for 10 grep -q "request deferred.*req=D-$id" "$tmp/worker.log"
+sleep 2
+check "freeze: it stays queued, Nomad untouched" equals "$(sql "SELECT state FROM requests WHERE id = $id")" queued
+out=$(printf ':as bob\nunlock staging\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 2>>"$tmp/nomatron.log")
+check "freeze: after unlock it runs" wait_for 20 bash -c "[ \"\$(psql '$pg' -XAtqc 'SELECT state FROM requests WHERE id = $id')\" = succeeded ]"
+kill -TERM "$wpid"; wait "$wpid"
+
+# --- every refusal is in the audit trail, with its reason ---
+check "refusals are audit events" test "$(sql "SELECT count(*) FROM audit_events WHERE action = 'request.refused'")" -ge 5
+check "a refusal names its rule" test "$(sql "SELECT count(*) FROM audit_events WHERE action = 'request.refused' AND outcome = 'not_approver'")" -ge 2
+check "approvals are in the trail, one per counted person" equals \
+  "$(sql "SELECT string_agg(actor, ',' ORDER BY id) FROM audit_events WHERE request_id = 1 AND action = 'approval.given'")" \
+  "shell:bob,shell:carol"
+out=$("$NOMATRON" audit verify --config "$cfg" 2>&1)
+check "the chain is intact after all of it" contains "$out" "intact"
+
+finish
