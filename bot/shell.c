@@ -300,6 +300,11 @@ static void create_done(uv_work_t *w, int status) {
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
         nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", j->actor,
                "state", j->state, NULL);
+        if (sh->qa) {
+            char rid[24];
+            snprintf(rid, sizeof(rid), "%lld", (long long)j->id);
+            queue_async_idem_put(sh->qa, j->idem, rid);
+        }
         if (strcmp(j->state, "queued") == 0) enqueue_request(sh, j->id, &out);
     }
     say(sh, &out);
@@ -308,6 +313,28 @@ static void create_done(uv_work_t *w, int status) {
     free(j);
     prompt(sh);
     check_done(sh);
+}
+
+static void idem_checked(void *ud, int code, const char *existing) {
+    create_job *j = ud;
+    shell *sh = j->sh;
+    if (code == QUEUE_OK && existing && *existing) {
+        sh->inflight--;
+        char line[128];
+        snprintf(line, sizeof(line), "D-%s already exists for this input; nothing new was created\n", existing);
+        sayf(sh, line);
+        config_free(j->cfg);
+        free(j);
+        check_done(sh);
+        return;
+    }
+    if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
+        sh->inflight--;
+        config_free(j->cfg);
+        free(j);
+        sayf(sh, "error: cannot schedule the request\n");
+        check_done(sh);
+    }
 }
 
 /* deploy and rollback: recorded in PostgreSQL, then queued for a worker. */
@@ -336,13 +363,10 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
     j->state = "queued";   /* governance decides the real initial state */
     j->work.data = j;
-    if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
-        config_free(j->cfg);
-        free(j);
-        sayf(sh, "error: cannot schedule the request\n");
-        return;
-    }
     sh->inflight++;
+    /* The fast idempotency check first (a repeat is answered without PostgreSQL); without Redis, straight on. */
+    if (j->cmd == CMD_EXPLAIN || !sh->qa || queue_async_idem_get(sh->qa, j->idem, idem_checked, j) != QUEUE_OK)
+        idem_checked(j, QUEUE_OK, "");
 }
 
 /* ---- status: a task for a worker (bots hold no Nomad token) ---- */

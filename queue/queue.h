@@ -29,6 +29,9 @@
 #define QUEUE_TASK_SEQ "nomatron:task:seq"
 
 #define QUEUE_WORK_MAXLEN "100000"      /* work stream trimmed to about this many entries */
+#define QUEUE_IDEM_PREFIX "nomatron:idem:"  /* inbound idempotency key -> request ID */
+#define QUEUE_IDEM_KEY_MAX 256
+#define QUEUE_IDEM_TTL_S 86400
 #define QUEUE_MAX_PAYLOAD (64 * 1024)   /* an event or task field larger than this is refused */
 #define QUEUE_TASK_TTL_S 600            /* a task nobody picked up in 10 min is gone */
 #define QUEUE_SHELL_STREAM_MAXLEN 1000  /* per-session event stream cap */

@@ -325,3 +325,26 @@ void queue_async_close(queue_async *qa) {
         }
     }
 }
+
+int queue_async_idem_get(queue_async *qa, const char *key, queue_async_done_cb cb, void *ud) {
+    conn *c = &qa->c[CONN_CMD];
+    if (!c->up || !c->ac) return QUEUE_ERR_CONNECT;
+    if (strlen(key) > QUEUE_IDEM_KEY_MAX) return QUEUE_ERR_TOO_LARGE;
+    pending *p = new_pending(cb, ud, NULL);
+    if (!p) return QUEUE_ERR_NOMEM;
+    if (redisAsyncCommand(c->ac, done_reply, p, "GET %s%s", QUEUE_IDEM_PREFIX, key) != REDIS_OK) {
+        free(p);
+        return QUEUE_ERR_CONNECT;
+    }
+    return QUEUE_OK;
+}
+
+int queue_async_idem_put(queue_async *qa, const char *key, const char *request_id) {
+    conn *c = &qa->c[CONN_CMD];
+    if (!c->up || !c->ac) return QUEUE_ERR_CONNECT;
+    if (strlen(key) > QUEUE_IDEM_KEY_MAX) return QUEUE_ERR_TOO_LARGE;
+    if (redisAsyncCommand(c->ac, ignore_reply, NULL, "SET %s%s %s EX %d NX", QUEUE_IDEM_PREFIX, key, request_id,
+                          QUEUE_IDEM_TTL_S) != REDIS_OK)
+        return QUEUE_ERR_CONNECT;
+    return QUEUE_OK;
+}

@@ -39,6 +39,13 @@ int queue_async_work_add(queue_async *qa, const char *kind, const char *id, queu
 int queue_async_task_add(queue_async *qa, const char *task_id, const char *task_json, queue_async_done_cb cb,
                          void *ud);
 
+/* Idempotency (SPEC §6), the fast path: the request ID an inbound key
+ * already created, if Redis remembers it (cb's id; "" when unknown — then
+ * PostgreSQL's unique key decides, so a Redis that forgot is only slower). */
+int queue_async_idem_get(queue_async *qa, const char *key, queue_async_done_cb cb, void *ud);
+/* Remembers key -> request ID for QUEUE_IDEM_TTL_S. No completion callback. */
+int queue_async_idem_put(queue_async *qa, const char *key, const char *request_id);
+
 /* Follows the event stream of `route` from now on, calling cb for each
  * event in order, across reconnects (resuming after the last entry seen). */
 int queue_async_follow(queue_async *qa, const char *route, queue_async_event_cb cb, void *ud);

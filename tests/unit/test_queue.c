@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "queue.h"
+#include "queue_async.h"
 
 static char url[128];
 
@@ -213,6 +214,57 @@ static void test_eviction_policy(void **state) {
     assert_string_equal(policy, "noeviction");   /* deploy/dev/lib.sh starts Redis so */
 }
 
+/* The async side's idempotency fast path: a remembered key answers with its request ID. */
+typedef struct idem_probe {
+    uv_loop_t *loop;
+    queue_async *qa;
+    int step;
+    char got[64];
+} idem_probe;
+
+static void idem_answer(void *ud, int code, const char *id) {
+    idem_probe *p = ud;
+    assert_int_equal(code, QUEUE_OK);
+    snprintf(p->got, sizeof(p->got), "%s", id ? id : "");
+    p->step++;
+}
+
+static void idem_poll(uv_timer_t *t) {
+    idem_probe *p = t->data;
+    if (p->step == 0 && queue_async_up(p->qa)) {
+        p->step = 1;
+        assert_int_equal(queue_async_idem_get(p->qa, "slack:T1:trigger-1", idem_answer, p), QUEUE_OK);
+    } else if (p->step == 2) {
+        assert_string_equal(p->got, "");   /* unknown: PostgreSQL decides */
+        assert_int_equal(queue_async_idem_put(p->qa, "slack:T1:trigger-1", "42"), QUEUE_OK);
+        assert_int_equal(queue_async_idem_put(p->qa, "slack:T1:trigger-1", "43"), QUEUE_OK);   /* first one wins */
+        p->step = 3;
+        assert_int_equal(queue_async_idem_get(p->qa, "slack:T1:trigger-1", idem_answer, p), QUEUE_OK);
+    } else if (p->step == 4) {
+        assert_string_equal(p->got, "42");
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        queue_async_close(p->qa);
+    }
+}
+
+static void test_async_idempotency(void **state) {
+    queue_conn *q = *state;
+    (void)q;
+    idem_probe p = {.loop = uv_loop_new()};
+    char err[128];
+    p.qa = queue_async_new(p.loop, url, NULL, NULL, err, sizeof(err));
+    assert_non_null(p.qa);
+    uv_timer_t t;
+    uv_timer_init(p.loop, &t);
+    t.data = &p;
+    uv_timer_start(&t, idem_poll, 10, 10);
+    uv_run(p.loop, UV_RUN_DEFAULT);
+    assert_int_equal(p.step, 4);
+    uv_loop_close(p.loop);
+    free(p.loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_work_roundtrip, setup, teardown),
@@ -226,6 +278,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stale_claim_survives_trimmed_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_idempotency, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
