@@ -77,6 +77,7 @@ typedef struct shell {
 
 static void shell_quit(shell *sh, int code);
 static void check_done(shell *sh);
+static void start_plan(shell *sh, int64_t id);
 
 static void say(shell *sh, nm_buf *b) {
     (void)sh;
@@ -293,9 +294,11 @@ static void create_done(uv_work_t *w, int status) {
         j->state = req_state_name(j->v.next);
         if (t) snprintf(t->state, sizeof(t->state), "%s", j->state);
         render_request_line(j->id, j->state, j->kind, j->a.job, j->version, j->a.env, &out);
-        if (j->v.next == REQ_PENDING_APPROVAL)
+        if (j->v.next == REQ_PENDING_APPROVAL) {
             nm_buf_printf(&out, "D-%lld needs %d approval%s: %s\n", (long long)j->id, j->v.required,
                           j->v.required == 1 ? "" : "s", j->v.message);
+            if (j->cmd == CMD_DEPLOY) start_plan(sh, j->id);
+        }
         char ref[24];
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
         nm_log(NM_LOG_INFO, "request.created", "req", ref, "job", j->a.job, "env", j->a.env, "actor", j->actor,
@@ -381,6 +384,29 @@ static void task_added(void *ud, int code, const char *id) {
         sh->any_failed = true;
     }
     check_done(sh);
+}
+
+static void plan_added(void *ud, int code, const char *id) {
+    shell *sh = ud;
+    (void)id;
+    sh->inflight--;
+    if (code != QUEUE_OK) sayf(sh, "note: the plan waits for Redis; approvals still work\n");
+    check_done(sh);
+}
+
+/* A request waiting for approvals gets its Nomad plan from a worker; the plan
+ * arrives as an event on this session's stream. Nothing waits for it. */
+static void start_plan(shell *sh, int64_t id) {
+    char task_id[48];
+    snprintf(task_id, sizeof(task_id), "%s-%u", sh->session, ++sh->task_seq);
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "kind", json_object_new_string("plan"));
+    json_object_object_add(t, "req", json_object_new_int64(id));
+    json_object_object_add(t, "route", json_object_new_string(sh->route));
+    if (sh->qa && queue_async_task_add(sh->qa, task_id, json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN),
+                                       plan_added, sh) == QUEUE_OK)
+        sh->inflight++;
+    json_object_put(t);
 }
 
 /* approve / reject / cancel ID, lock / unlock ENV: decided and recorded on the thread pool. */

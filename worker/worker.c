@@ -206,7 +206,17 @@ static enum outcome register_or_recognise(run *x, nomad_client *c) {
             json_object_put(jobj);
             return LOST;
         }
-        rc = nomad_job_register(c, jobj, true, info.job_modify_index, &reg);
+        /* Approvals bind to the plan people saw (SPEC §6): register at the JobModifyIndex it was made at. */
+        uint64_t enforce = info.job_modify_index;
+        audit_facts facts;
+        bool planned = audit_request_facts(x->db, x->r.id, &facts) == AUDIT_OK && facts.plan_modify_index >= 0;
+        if (planned) enforce = (uint64_t)facts.plan_modify_index;
+        rc = nomad_job_register(c, jobj, true, enforce, &reg);
+        if (rc == NOMAD_ERR_CONFLICT && planned) {
+            json_object_put(jobj);
+            return run_finish(x, "failed", "conflict",
+                              "the job changed in Nomad since the plan that was approved; request again");
+        }
         if (rc == NOMAD_ERR_CONFLICT) {
             json_object_put(jobj);
             return run_finish(x, "failed", "conflict", "the job changed in Nomad after it was read; request again");
@@ -591,6 +601,66 @@ static bool act_on_deployment(worker *w, const char *action, const config_env *e
     return true;
 }
 
+/* The plan people approve (SPEC §6): what registering this request would
+ * change, and the JobModifyIndex it was made at, recorded on the request. */
+static bool plan_request(worker *w, int64_t id, char *msg, size_t msglen, run *x) {
+    audit_request r;
+    if (audit_request_get(&w->db, id, &r) != AUDIT_OK) {
+        snprintf(msg, msglen, "no request D-%lld", (long long)id);
+        return false;
+    }
+    x->r = r;
+    snprintf(x->req_ref, sizeof(x->req_ref), "D-%lld", (long long)id);
+    const config_env *env = config_find_env(w->cfg, r.env);
+    const config_job *job = config_find_job(w->cfg, r.job);
+    nomad_client *c = env ? client_for(w, env) : NULL;
+    if (!env || !job || !c || strcmp(r.kind, "deploy") != 0) {
+        snprintf(msg, msglen, "no plan for this request");
+        return false;
+    }
+    json_object *jobj = NULL;
+    nomad_job_info info;
+    char err[256] = "";
+    if (nomad_job_get(c, job->nomad_job, &jobj, &info) != NOMAD_OK) {
+        snprintf(msg, msglen, "plan: reading the job: %s", nomad_client_errstr(c));
+        return false;
+    }
+    nomad_plan plan;
+    json_object *raw = NULL;
+    int rc = nomad_job_set_image(jobj, &job->tasks, r.to_image, err, sizeof(err));
+    if (rc == NOMAD_OK && r.canary >= 0) rc = set_canary(jobj, r.canary, err, sizeof(err));
+    if (rc == NOMAD_OK) rc = nomad_job_plan(c, jobj, &plan, &raw);
+    json_object_put(jobj);
+    if (rc != NOMAD_OK) {
+        snprintf(msg, msglen, "plan: %s", err[0] ? err : nomad_client_errstr(c));
+        json_object_put(raw);
+        return false;
+    }
+    /* What changes, per task group, in words people check before approving. */
+    size_t n = (size_t)snprintf(msg, msglen, "plan at JobModifyIndex %llu (%s):", (unsigned long long)plan.job_modify_index,
+                                plan.diff_type[0] ? plan.diff_type : "no diff");
+    for (size_t i = 0; i < plan.n_groups && n < msglen; i++) {
+        const nomad_plan_group *g = &plan.groups[i];
+        int wr = snprintf(msg + n, msglen - n, "%s %s: %llu destructive, %llu in place, %llu new, %llu stopped%s",
+                          i ? ";" : "", g->name, (unsigned long long)g->destructive, (unsigned long long)g->in_place,
+                          (unsigned long long)g->place, (unsigned long long)g->stop,
+                          g->canary ? ", canaries" : "");
+        if (wr > 0) n += (size_t)wr;
+    }
+    /* The plan's fingerprint: FNV-1a over Nomad's diff. */
+    const char *text = raw ? json_object_to_json_string_ext(raw, JSON_C_TO_STRING_PLAIN) : "";
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = text; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    json_object_put(raw);
+    char hash[24];
+    snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)h);
+    if (audit_plan_record(&w->db, id, (int64_t)plan.job_modify_index, hash, msg) != AUDIT_OK) {
+        snprintf(msg, msglen, "plan made but not recorded: %s", w->db.errstr);
+        return false;
+    }
+    return true;
+}
+
 static enum outcome handle_task(worker *w, const char *task_id) {
     char *text = NULL;
     int rc = queue_task_get(&w->q, task_id, &text);
@@ -618,6 +688,19 @@ static enum outcome handle_task(worker *w, const char *task_id) {
     json_object *ans = json_object_new_object();
     add_str(ans, "task", task_id);
     add_str(ans, "job", job_name);
+    if (strcmp(kind, "plan") == 0) {
+        json_object *idv;
+        int64_t id = json_object_object_get_ex(task, "req", &idv) ? json_object_get_int64(idv) : 0;
+        char msg[AUDIT_DETAIL_LEN];
+        run x = {.db = &w->db, .q = &w->q, .db_up = &w->db_up, .job_version = -1};
+        bool ok = plan_request(w, id, msg, sizeof(msg), &x);
+        json_object_put(ans);
+        /* The plan is shown where the request is discussed (its route): approvers read it there. */
+        if (x.r.id > 0) run_publish(&x, run_event(&x, x.r.state, NULL, NULL, msg));
+        if (!ok) nm_log(NM_LOG_WARN, "plan not made", "req", x.req_ref, "why", msg, NULL);
+        json_object_put(task);
+        return ACK;
+    }
     if (strcmp(kind, "action") == 0) {
         char msg[320];
         bool ok = false;

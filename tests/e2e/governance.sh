@@ -52,6 +52,7 @@ seen() { grep -qE -- "$1" "$tmp/out"; }
 say 'deploy web v2 to production'
 check "request: waits for approval" wait_for 10 seen 'D-1 pending_approval: deploy web v2 to production'
 check "request: says what it needs" wait_for 5 seen 'D-1 needs 2 approvals'
+check "request: the Nomad plan is shown to approvers" wait_for 10 seen 'D-1 pending_approval: plan at JobModifyIndex [0-9]+ \(Edited\): web: [0-9]+ destructive'
 say 'approve D-1'
 check "the requester (not an approver) is refused" wait_for 5 seen 'refused: .*\[not_approver\]'
 say ':as dave'
@@ -106,6 +107,21 @@ sleep 2
 check "freeze: it stays queued, Nomad untouched" equals "$(sql "SELECT state FROM requests WHERE id = $id")" queued
 out=$(printf ':as bob\nunlock staging\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 2>>"$tmp/nomatron.log")
 check "freeze: after unlock it runs" wait_for 20 bash -c "[ \"\$(psql '$pg' -XAtqc 'SELECT state FROM requests WHERE id = $id')\" = succeeded ]"
+kill -TERM "$wpid"; wait "$wpid"
+
+# --- approvals bind to the plan: a job changed after the plan fails with conflict ---
+out=$(printf ':as alice\ndeploy api v3 to production\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 2>>"$tmp/nomatron.log")
+pid=$(grep -oE 'D-[0-9]+ pending_approval' <<<"$out" | grep -oE '[0-9]+' | head -n1)
+"$NOMATRON" worker --config "$cfg" 2>>"$tmp/worker.log" &
+wpid=$!
+check "plan: recorded on the request" wait_for 10 bash -c "[ -n \"\$(psql '$pg' -XAtqc 'SELECT plan_modify_index FROM requests WHERE id = $pid')\" ]"
+job=$(curl -fsS "$nomad/v1/job/api?namespace=default")
+python3 -c 'import json,sys; j=json.load(sys.stdin); j["Meta"]={"changed":"after the plan"}; print(json.dumps({"Job":j}))' \
+  <<<"$job" | curl -fsS -X POST "$nomad/v1/jobs?namespace=default" -d @- >/dev/null
+printf ':as bob\napprove D-%s\n:as carol\napprove D-%s\n' "$pid" "$pid" |
+  "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 >/dev/null 2>>"$tmp/nomatron.log"
+check "plan: the approved request fails with conflict" wait_for 20 bash -c \
+  "[ \"\$(psql '$pg' -XAtqc 'SELECT state || chr(47) || reason FROM requests WHERE id = $pid')\" = failed/conflict ]"
 kill -TERM "$wpid"; wait "$wpid"
 
 # --- every refusal is in the audit trail, with its reason ---
