@@ -73,11 +73,13 @@ typedef struct shell {
     uv_timer_t timeout_timer;
     uv_timer_t refresh_timer;
     uv_signal_t sigint, sigterm, sighup;
+    struct create_job *promotes;         /* promotes waiting for the source's evidence from a worker */
 } shell;
 
 static void shell_quit(shell *sh, int code);
 static void check_done(shell *sh);
 static void start_plan(shell *sh, int64_t id);
+static void promote_evidence(shell *sh, const json_object *ev);
 
 static void say(shell *sh, nm_buf *b) {
     (void)sh;
@@ -141,6 +143,9 @@ static void on_event(void *ud, const char *json, size_t len) {
         tracked *t = find_tracked(sh, json_object_get_int64(v));
         json_object *st;
         if (t && json_object_object_get_ex(ev, "state", &st)) set_state(sh, t, json_object_get_string(st));
+    } else if (strcmp(type, "evidence") == 0) {
+        if (sh->tasks > 0) sh->tasks--;
+        promote_evidence(sh, ev);
     } else if ((strcmp(type, "status") == 0 || strcmp(type, "action") == 0) && sh->tasks > 0) {
         sh->tasks--;
         json_object *okv;
@@ -154,6 +159,8 @@ static void on_event(void *ud, const char *json, size_t len) {
 /* ---- deploy: record in PostgreSQL (thread pool), then queue ---- */
 
 typedef struct create_job {
+    struct create_job *next;             /* in sh->promotes while waiting for evidence */
+    char task[48];                       /* promote: the evidence task's ID */
     uv_work_t work;
     shell *sh;
     cmd_action a;
@@ -166,6 +173,7 @@ typedef struct create_job {
     char person[CONFIG_MAX_NAME + 1];
     bool queued;                         /* approve: the request is complete and queued */
     char text[2048];                     /* explain's answer */
+    gov_evidence ev;                     /* promote: what the source runs now (a worker's answer) */
     char version[CMD_MAX_VERSION + 2];   /* deploy: the tag; rollback: tag, "#N" or "" (previous stable) */
     char to_image[AUDIT_IMAGE_LEN];
     char idem[96];
@@ -186,7 +194,10 @@ static void create_work(uv_work_t *w) {
     }
     const char *actor = j->actor, *person = j->person[0] ? j->person : NULL;
     govern_in in = {
-        .kind = strcmp(j->kind, "rollback") == 0 ? GOV_KIND_ROLLBACK : GOV_KIND_DEPLOY,
+        .kind = strcmp(j->kind, "rollback") == 0 ? GOV_KIND_ROLLBACK
+                : strcmp(j->kind, "promote") == 0 ? GOV_KIND_PROMOTE
+                                                  : GOV_KIND_DEPLOY,
+        .from_env = j->a.from_env, .evidence = &j->ev,
         .env = j->a.env, .job = j->a.job, .version = j->version, .to_image = j->to_image, .canary = j->a.canary,
         .user_reason = j->a.reason[0] ? j->a.reason : NULL, .emergency = j->a.emergency[0] ? j->a.emergency : NULL,
         .actor = actor, .person = person, .idem_key = j->idem,
@@ -195,6 +206,7 @@ static void create_work(uv_work_t *w) {
     const char *reason = j->a.reason[0] ? j->a.reason : j->a.emergency;
     switch (j->cmd) {
     case CMD_DEPLOY:
+    case CMD_PROMOTE:
     case CMD_ROLLBACK: j->rc = govern_request(db, j->cfg, &in, &j->v, &j->id, &j->existed); break;
     case CMD_EXPLAIN: j->rc = govern_explain(db, j->cfg, &in, j->text, sizeof(j->text), &j->v); break;
     case CMD_APPROVE:
@@ -261,7 +273,7 @@ static void create_done(uv_work_t *w, int status) {
     sh->inflight--;
     nm_buf out;
     nm_buf_init(&out, 0);
-    bool request = j->cmd == CMD_DEPLOY || j->cmd == CMD_ROLLBACK;
+    bool request = j->cmd == CMD_DEPLOY || j->cmd == CMD_ROLLBACK || j->cmd == CMD_PROMOTE;
     if (j->rc == AUDIT_ERR_NOT_FOUND) {
         nm_buf_printf(&out, "error: %s\n", j->err);
     } else if (status != 0 || j->rc != AUDIT_OK) {
@@ -297,7 +309,7 @@ static void create_done(uv_work_t *w, int status) {
         if (j->v.next == REQ_PENDING_APPROVAL) {
             nm_buf_printf(&out, "D-%lld needs %d approval%s: %s\n", (long long)j->id, j->v.required,
                           j->v.required == 1 ? "" : "s", j->v.message);
-            if (j->cmd == CMD_DEPLOY) start_plan(sh, j->id);
+            if (j->cmd == CMD_DEPLOY || j->cmd == CMD_PROMOTE) start_plan(sh, j->id);
         }
         char ref[24];
         snprintf(ref, sizeof(ref), "D-%lld", (long long)j->id);
@@ -407,6 +419,71 @@ static void start_plan(shell *sh, int64_t id) {
                                        plan_added, sh) == QUEUE_OK)
         sh->inflight++;
     json_object_put(t);
+}
+
+/* promote JOB from SRC to ENV: first the source's evidence from a worker (bots
+ * hold no Nomad token), then the request, bound to the image the source runs. */
+static void start_promote(shell *sh, const cmd_action *a) {
+    create_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        sayf(sh, "error: out of memory\n");
+        return;
+    }
+    j->sh = sh;
+    j->a = *a;
+    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
+    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
+    j->cfg = config_ref(sh->cfg);
+    j->kind = "promote";
+    j->cmd = CMD_PROMOTE;
+    j->state = "queued";
+    snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
+    j->work.data = j;
+    snprintf(j->task, sizeof(j->task), "%s-%u", sh->session, ++sh->task_seq);
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "kind", json_object_new_string("evidence"));
+    json_object_object_add(t, "job", json_object_new_string(a->job));
+    json_object_object_add(t, "env", json_object_new_string(a->from_env));
+    json_object_object_add(t, "route", json_object_new_string(sh->route));
+    int rc = sh->qa ? queue_async_task_add(sh->qa, j->task, json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN),
+                                           task_added, sh)
+                    : QUEUE_ERR_CONNECT;
+    json_object_put(t);
+    if (rc != QUEUE_OK) {
+        sayf(sh, "error: promote needs a worker to read the source, and Redis is unavailable\n");
+        config_free(j->cfg);
+        free(j);
+        sh->any_failed = true;
+        return;
+    }
+    sh->inflight++;
+    sh->tasks++;
+    j->next = sh->promotes;
+    sh->promotes = j;
+}
+
+/* The evidence arrived: decide and record the promote. */
+static void promote_evidence(shell *sh, const json_object *ev) {
+    json_object *v;
+    const char *task = json_object_object_get_ex(ev, "task", &v) ? json_object_get_string(v) : "";
+    create_job **pp = &sh->promotes;
+    while (*pp && strcmp((*pp)->task, task) != 0) pp = &(*pp)->next;
+    if (!*pp) return;
+    create_job *j = *pp;
+    *pp = j->next;
+    j->ev.known = json_object_object_get_ex(ev, "known", &v) && json_object_get_boolean(v);
+    snprintf(j->ev.image, sizeof(j->ev.image), "%s",
+             json_object_object_get_ex(ev, "image", &v) ? json_object_get_string(v) : "");
+    j->ev.status = json_object_object_get_ex(ev, "status", &v) ? (enum gov_deploy_status)json_object_get_int(v)
+                                                                : GOV_DEPLOY_UNKNOWN;
+    j->ev.healthy = json_object_object_get_ex(ev, "healthy", &v) && json_object_get_boolean(v);
+    j->ev.healthy_since = json_object_object_get_ex(ev, "healthy_since", &v) ? json_object_get_int64(v) : 0;
+    /* The request records the image it promotes and, as its version, that image's tag. */
+    snprintf(j->to_image, sizeof(j->to_image), "%s", j->ev.image);
+    const char *colon = strrchr(j->ev.image, ':'), *slash = strrchr(j->ev.image, '/');
+    snprintf(j->version, sizeof(j->version), "%s", colon && (!slash || colon > slash) ? colon + 1 : "");
+    sh->inflight++;
+    if (!sh->qa || queue_async_idem_get(sh->qa, j->idem, idem_checked, j) != QUEUE_OK) idem_checked(j, QUEUE_OK, "");
 }
 
 /* approve / reject / cancel ID, lock / unlock ENV: decided and recorded on the thread pool. */
@@ -647,6 +724,11 @@ static void handle_line(shell *sh, char *text, size_t len) {
     case CMD_DEPLOY:
         nm_log(NM_LOG_INFO, "deploy requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
         start_request(sh, "deploy", &a);
+        break;
+    case CMD_PROMOTE:
+        nm_log(NM_LOG_INFO, "promote requested", "job", a.job, "env", a.env, "from", a.from_env, "actor", sh->actor,
+               NULL);
+        start_promote(sh, &a);
         break;
     case CMD_ROLLBACK:
         nm_log(NM_LOG_INFO, "rollback requested", "job", a.job, "env", a.env, "actor", sh->actor, NULL);
@@ -1011,6 +1093,12 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
     worker_pool_stop(sh->workers);
     dbpool_free(sh->db);
     nm_buf_free(&sh->line);
+    while (sh->promotes) {
+        create_job *j = sh->promotes;
+        sh->promotes = j->next;
+        config_free(j->cfg);
+        free(j);
+    }
     while (sh->reqs) {
         tracked *t = sh->reqs;
         sh->reqs = t->next;

@@ -28,7 +28,7 @@ static const cmd_spec table[] = {
      "plan, then approval or straight to the queue", MUT | NOMAD},
     {"promote", CMD_PROMOTE, "JOB from ENV to TARGET", "--reason --emergency",
      "promote JOB from ENV to ENV [--reason \"...\"] [--emergency \"why\"]",
-     "deploy to the target the exact image running healthy in the source", MUT | NOMAD | NA},
+     "deploy to the target the exact image running healthy in the source", MUT | NOMAD},
     {"approve", CMD_APPROVE, "ID", "", "approve ID", "count your approval of a request", 0},
     {"reject", CMD_REJECT, "ID [REASON...]", "", "reject ID [reason]", "end a request waiting for approval", 0},
     {"cancel", CMD_CANCEL, "ID", "", "cancel ID", "withdraw a request that is not running yet", 0},

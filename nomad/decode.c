@@ -364,6 +364,9 @@ static int decode_group(const char *name, json_object *g, nomad_deployment_group
     return NOMAD_OK;
 }
 
+static int get_i64(const json_object *o, const char *where, const char *key, int64_t *out, char *err,
+                   size_t errlen);
+
 static int decode_deployment(const json_object *o, nomad_deployment *out, char *err, size_t errlen) {
     TRY(need_object(o, "a deployment", err, errlen));
     TRY(get_ident(o, "", "ID", true, out->id, sizeof(out->id), err, errlen));
@@ -375,6 +378,7 @@ static int decode_deployment(const json_object *o, nomad_deployment *out, char *
                  errlen));
     TRY(get_u64(o, "", "CreateIndex", true, &out->create_index, err, errlen));
     TRY(get_u64(o, "", "ModifyIndex", true, &out->modify_index, err, errlen));
+    TRY(get_i64(o, "", "ModifyTime", &out->modify_time, err, errlen));
 
     json_object *tgs = field(o, "TaskGroups");
     if (!tgs) return NOMAD_OK;

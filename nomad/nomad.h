@@ -99,6 +99,8 @@ typedef struct nomad_deployment {
     size_t n_groups;
     nomad_deployment_group groups[NOMAD_MAX_GROUPS];
     uint64_t create_index, modify_index;
+    int64_t modify_time;              /* ModifyTime, ns since the epoch (0 if absent): for a successful
+                                         deployment, when it became successful */
 } nomad_deployment;
 
 bool nomad_eval_terminal(const nomad_eval *e);              /* complete, failed, canceled */

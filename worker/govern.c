@@ -112,6 +112,8 @@ static int fill_in(audit_db *db, const config *cfg, const govern_in *in, gov_req
     r->actor = in->actor;
     r->channel = in->origin.channel;
     r->emergency = in->emergency;
+    r->from_env = in->from_env;
+    r->evidence = in->evidence;
     if ((rc = lock_of(db, in->env, lock)) != AUDIT_OK) return rc;
     r->lock = lock;
     char key[GOV_MAX_IDENTITY + 1];
@@ -139,6 +141,8 @@ int govern_request(audit_db *db, const config *cfg, const govern_in *in, gov_ver
         .actor = in->actor, .person = in->person, .state = req_state_name(v->next), .origin = in->origin,
         .emergency = in->emergency && *in->emergency ? in->emergency : NULL, .required_approvals = v->required,
         .policy_hash = env ? gov_policy_hash(cfg, env) : 0,
+        .from_env = in->kind == GOV_KIND_PROMOTE ? in->from_env : NULL,
+        .bound_image = in->kind == GOV_KIND_PROMOTE && in->evidence ? in->evidence->image : NULL,
     };
     rc = audit_request_create(db, &n, id, existed);
     if (rc == AUDIT_ERR_EXISTS) {
@@ -161,6 +165,22 @@ int govern_explain(audit_db *db, const config *cfg, const govern_in *in, char *o
     int rc = fill_in(db, cfg, in, &r, &lock, &ctx);
     if (rc != AUDIT_OK) return rc;
     gov_explain(&ctx, &r, out, outlen, v);
+    return AUDIT_OK;
+}
+
+int govern_promote_check(audit_db *db, const config *cfg, const char *target_env, const char *from_env,
+                         const gov_evidence *ev, const char *bound_image, gov_verdict *v) {
+    gov_ctx ctx;
+    memset(v, 0, sizeof(*v));
+    int rc = ctx_init(db, cfg, &ctx);
+    if (rc != AUDIT_OK) return rc;
+    const config_env *target = config_find_env(cfg, target_env);
+    if (!target) {
+        v->tag = GOV_UNKNOWN_ENV;
+        snprintf(v->message, sizeof(v->message), "environment %s is no longer configured", target_env);
+        return AUDIT_OK;
+    }
+    gov_promote_evidence(&ctx, target, from_env, ev, bound_image, v);
     return AUDIT_OK;
 }
 

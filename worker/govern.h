@@ -30,6 +30,9 @@ typedef struct govern_in {
     const char *actor, *person;   /* person may be NULL */
     const char *idem_key;
     audit_origin origin;
+    /* promote */
+    const char *from_env;         /* the source environment */
+    const gov_evidence *evidence; /* what runs there now (a worker's answer) */
 } govern_in;
 
 /* Decides and records a request. On GOV_OK *id is the request (queued or
@@ -57,6 +60,11 @@ int govern_explain(audit_db *db, const config *cfg, const govern_in *in, char *o
  * GOV_AT_REGISTER right before the Nomad register). GOV_OK, or a refusal in
  * v (GOV_F_DEFER: not now, retry at v->until). */
 int govern_run_check(audit_db *db, const config *cfg, int64_t id, enum gov_point point, gov_verdict *v);
+
+/* promote, again at take: the source must still run the image the request
+ * bound, successfully and healthy for promote_after. */
+int govern_promote_check(audit_db *db, const config *cfg, const char *target_env, const char *from_env,
+                         const gov_evidence *ev, const char *bound_image, gov_verdict *v);
 
 /* The timer's sweep: expires requests past approval_ttl and re-decides
  * waiting ones whose environment's policy changed (a reload). fn is told of

@@ -109,6 +109,9 @@ static void publish(worker *w, const char *route, json_object *ev) {
 
 /* ---- request execution: claim, register, hand to the watcher ---- */
 
+static void gather_evidence(worker *w, const config_env *src, const config_job *job, gov_evidence *ev,
+                            char *dep_id, size_t dep_len);
+
 static enum outcome fail_nomad(run *x, const char *what, nomad_client *c) {
     char detail[AUDIT_DETAIL_LEN];
     snprintf(detail, sizeof(detail), "%s: %s", what, nomad_client_errstr(c));
@@ -427,6 +430,21 @@ static enum outcome handle_request(worker *w, const char *id) {
             w->db_up = audit_ping(&w->db);
             return RETRY;
         }
+        /* promote: the source must still run the bound image, healthy long enough. */
+        audit_facts pf;
+        if (v.tag == GOV_OK && strcmp(x->r.kind, "promote") == 0 && audit_request_facts(&w->db, rid, &pf) == AUDIT_OK) {
+            const config_env *src = config_find_env(w->cfg, pf.from_env);
+            gov_evidence ev;
+            char dep[NOMAD_ID_LEN];
+            if (src && x->job) gather_evidence(w, src, x->job, &ev, dep, sizeof(dep));
+            else memset(&ev, 0, sizeof(ev));
+            if (govern_promote_check(&w->db, w->cfg, x->r.env, pf.from_env, &ev, pf.bound_image, &v) != AUDIT_OK) {
+                run_release(x);
+                run_free(x);
+                return RETRY;
+            }
+            if (v.tag != GOV_OK) v.next = REQ_FAILED;
+        }
         if (v.tag != GOV_OK) {
             enum outcome o = ACK;
             if (v.flags & GOV_F_DEFER) {
@@ -455,7 +473,7 @@ static enum outcome handle_request(worker *w, const char *id) {
     snprintf(x->deployment_id, sizeof(x->deployment_id), "%s", x->r.deployment_id);
     x->job_version = x->r.nomad_job_version;
 
-    enum outcome o = strcmp(x->r.kind, "deploy") == 0     ? run_deploy(w, x)
+    enum outcome o = strcmp(x->r.kind, "deploy") == 0 || strcmp(x->r.kind, "promote") == 0 ? run_deploy(w, x)
                      : strcmp(x->r.kind, "rollback") == 0 ? run_rollback(w, x)
                                                           : run_finish(x, "failed", "nomad_error", "unsupported request kind");
     if (o == HANDED) {
@@ -601,6 +619,37 @@ static bool act_on_deployment(worker *w, const char *action, const config_env *e
     return true;
 }
 
+/* What the source environment runs now, for promote: its image, the
+ * latest deployment's status, whether it is healthy and since when. */
+static void gather_evidence(worker *w, const config_env *src, const config_job *job, gov_evidence *ev,
+                            char *dep_id, size_t dep_len) {
+    memset(ev, 0, sizeof(*ev));
+    if (dep_len) dep_id[0] = '\0';
+    nomad_client *c = client_for(w, src);
+    json_object *jobj = NULL;
+    nomad_job_info info;
+    if (!c || nomad_job_get(c, job->nomad_job, &jobj, &info) != NOMAD_OK) return;
+    const char *image = nomad_job_task_image(jobj, job->tasks.v[0]);
+    snprintf(ev->image, sizeof(ev->image), "%s", image ? image : "");
+    json_object_put(jobj);
+    ev->known = true;
+    nomad_deployment d;
+    bool found = false;
+    if (nomad_job_latest_deployment(c, job->nomad_job, &d, &found) != NOMAD_OK || !found) return;
+    snprintf(dep_id, dep_len, "%s", d.id);
+    ev->status = !strcmp(d.status, "successful") ? GOV_DEPLOY_SUCCESSFUL
+                 : !strcmp(d.status, "running")  ? GOV_DEPLOY_RUNNING
+                 : !strcmp(d.status, "failed")   ? GOV_DEPLOY_FAILED
+                 : !strcmp(d.status, "cancelled") ? GOV_DEPLOY_CANCELLED
+                                                  : GOV_DEPLOY_UNKNOWN;
+    bool healthy = (int64_t)d.job_version == (int64_t)info.version;
+    for (size_t i = 0; i < d.n_groups; i++)
+        if (d.groups[i].healthy_allocs < d.groups[i].desired_total || d.groups[i].unhealthy_allocs > 0) healthy = false;
+    ev->healthy = healthy && ev->status == GOV_DEPLOY_SUCCESSFUL;
+    /* A successful deployment's last change is when it became successful: healthy since then. */
+    if (ev->healthy && d.modify_time > 0) ev->healthy_since = d.modify_time / 1000000000;
+}
+
 /* The plan people approve (SPEC §6): what registering this request would
  * change, and the JobModifyIndex it was made at, recorded on the request. */
 static bool plan_request(worker *w, int64_t id, char *msg, size_t msglen, run *x) {
@@ -688,6 +737,24 @@ static enum outcome handle_task(worker *w, const char *task_id) {
     json_object *ans = json_object_new_object();
     add_str(ans, "task", task_id);
     add_str(ans, "job", job_name);
+    if (strcmp(kind, "evidence") == 0) {
+        const config_env *src = config_find_env(cfg, env_name);
+        gov_evidence ev;
+        char dep[NOMAD_ID_LEN] = "";
+        if (src && job) gather_evidence(w, src, job, &ev, dep, sizeof(dep));
+        else memset(&ev, 0, sizeof(ev));
+        add_str(ans, "type", "evidence");
+        add_str(ans, "env", env_name);
+        json_object_object_add(ans, "known", json_object_new_boolean(ev.known));
+        add_str(ans, "image", ev.image);
+        json_object_object_add(ans, "status", json_object_new_int(ev.status));
+        json_object_object_add(ans, "healthy", json_object_new_boolean(ev.healthy));
+        json_object_object_add(ans, "healthy_since", json_object_new_int64(ev.healthy_since));
+        add_str(ans, "deployment", dep);
+        publish(w, route, ans);
+        json_object_put(task);
+        return ACK;
+    }
     if (strcmp(kind, "plan") == 0) {
         json_object *idv;
         int64_t id = json_object_object_get_ex(task, "req", &idv) ? json_object_get_int64(idv) : 0;

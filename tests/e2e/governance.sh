@@ -36,6 +36,11 @@ environments:
     approvers: [sre]
     self_approval: false
     approval_ttl: 4s
+  live:
+    nomad: {address: "$nomad", namespace: default}
+    deployers: [developers, sre]
+    promote_from: staging
+    promote_after: 2s
 jobs:
   web: {tasks: [web], image: registry.example.com/web}
   api: {tasks: [api], image: registry.example.com/api}
@@ -123,6 +128,26 @@ printf ':as bob\napprove D-%s\n:as carol\napprove D-%s\n' "$pid" "$pid" |
 check "plan: the approved request fails with conflict" wait_for 20 bash -c \
   "[ \"\$(psql '$pg' -XAtqc 'SELECT state || chr(47) || reason FROM requests WHERE id = $pid')\" = failed/conflict ]"
 kill -TERM "$wpid"; wait "$wpid"
+
+# --- promotion paths: only promote, only what runs healthy in the source, long enough ---
+ash() { "$NOMATRON" shell --config "$cfg" --as alice --timeout 60 2>>"$tmp/nomatron.log"; }
+out=$(printf 'deploy api v9 to live\n' | ash)
+check "promote_from: a deploy is refused" contains "$out" "[promote_required]"
+out=$(printf 'promote api from production to live\n' | ash)
+check "promote_from: only from the named source" contains "$out" "[promote_wrong_source]"
+out=$(printf 'deploy api v4 to staging\n' | ash)
+out=$(printf 'promote api from staging to live\n' | ash)
+show "$out"
+check "promote_after: a version healthy for less than 2s is refused" contains "$out" "[too_soon]"
+out=$(printf 'deploy api v5 to staging\n' | ash)
+sleep 3
+out=$(printf 'promote api from staging to live\n' | ash); rc=$?
+show "$out"
+check "promote: accepted and run" matches "$out" "D-[0-9]+ succeeded: api v5 is live in live"
+check "promote: the exact image the source runs" equals "$(curl -fsS "$nomad/v1/job/api?namespace=default" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["TaskGroups"][0]["Tasks"][0]["Config"]["image"])')" \
+  registry.example.com/api:v5
+check "promote: exit 0" equals "$rc" 0
 
 # --- every refusal is in the audit trail, with its reason ---
 check "refusals are audit events" test "$(sql "SELECT count(*) FROM audit_events WHERE action = 'request.refused'")" -ge 5
