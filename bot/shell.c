@@ -330,6 +330,28 @@ static void create_done(uv_work_t *w, int status) {
     check_done(sh);
 }
 
+/* A command that PostgreSQL decides on the thread pool, with the identity and
+ * snapshot it was typed under (copied: `:as` and reloads may change the
+ * shell's meanwhile). NULL when out of memory (said to the user). */
+static create_job *new_job(shell *sh, const cmd_action *a, const char *kind, enum cmd_kind cmd) {
+    create_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        sayf(sh, "error: out of memory\n");
+        return NULL;
+    }
+    j->sh = sh;
+    j->a = *a;
+    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
+    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
+    j->cfg = config_ref(sh->cfg);
+    j->kind = kind;
+    j->cmd = cmd;
+    j->state = "queued";   /* governance decides the real initial state */
+    snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
+    j->work.data = j;
+    return j;
+}
+
 static void idem_checked(void *ud, int code, const char *existing) {
     create_job *j = ud;
     shell *sh = j->sh;
@@ -355,18 +377,9 @@ static void idem_checked(void *ud, int code, const char *existing) {
 /* deploy and rollback: recorded in PostgreSQL, then queued for a worker. */
 static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     const config_job *job = config_find_job(sh->cfg, a->job);
-    create_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        sayf(sh, "error: out of memory\n");
-        return;
-    }
-    j->sh = sh;
-    j->a = *a;
-    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
-    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
-    j->cfg = config_ref(sh->cfg);
-    j->kind = kind;
-    j->cmd = a->kind == CMD_EXPLAIN ? CMD_EXPLAIN : strcmp(kind, "deploy") == 0 ? CMD_DEPLOY : CMD_ROLLBACK;
+    enum cmd_kind cmd = a->kind == CMD_EXPLAIN ? CMD_EXPLAIN : strcmp(kind, "deploy") == 0 ? CMD_DEPLOY : CMD_ROLLBACK;
+    create_job *j = new_job(sh, a, kind, cmd);
+    if (!j) return;
     if (strcmp(kind, "deploy") == 0) {
         snprintf(j->version, sizeof(j->version), "%s", a->version);
         snprintf(j->to_image, sizeof(j->to_image), "%s:%s", job->image, a->version);
@@ -375,9 +388,6 @@ static void start_request(shell *sh, const char *kind, const cmd_action *a) {
     } else {
         snprintf(j->version, sizeof(j->version), "%s", a->version);
     }
-    snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
-    j->state = "queued";   /* governance decides the real initial state */
-    j->work.data = j;
     sh->inflight++;
     /* The fast idempotency check first (a repeat is answered without PostgreSQL); without Redis, straight on. */
     if (j->cmd == CMD_EXPLAIN || !sh->qa || queue_async_idem_get(sh->qa, j->idem, idem_checked, j) != QUEUE_OK)
@@ -424,21 +434,8 @@ static void start_plan(shell *sh, int64_t id) {
 /* promote JOB from SRC to ENV: first the source's evidence from a worker (bots
  * hold no Nomad token), then the request, bound to the image the source runs. */
 static void start_promote(shell *sh, const cmd_action *a) {
-    create_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        sayf(sh, "error: out of memory\n");
-        return;
-    }
-    j->sh = sh;
-    j->a = *a;
-    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
-    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
-    j->cfg = config_ref(sh->cfg);
-    j->kind = "promote";
-    j->cmd = CMD_PROMOTE;
-    j->state = "queued";
-    snprintf(j->idem, sizeof(j->idem), "shell:%s:%u", sh->session, sh->lineno);
-    j->work.data = j;
+    create_job *j = new_job(sh, a, "promote", CMD_PROMOTE);
+    if (!j) return;
     snprintf(j->task, sizeof(j->task), "%s-%u", sh->session, ++sh->task_seq);
     json_object *t = json_object_new_object();
     json_object_object_add(t, "kind", json_object_new_string("evidence"));
@@ -488,20 +485,9 @@ static void promote_evidence(shell *sh, const json_object *ev) {
 
 /* approve / reject / cancel ID, lock / unlock ENV: decided and recorded on the thread pool. */
 static void start_govern(shell *sh, const cmd_action *a) {
-    create_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        sayf(sh, "error: out of memory\n");
-        return;
-    }
-    j->sh = sh;
-    j->a = *a;
-    snprintf(j->actor, sizeof(j->actor), "%s", sh->actor);
-    snprintf(j->person, sizeof(j->person), "%s", sh->person ? sh->person : "");
-    j->cfg = config_ref(sh->cfg);
-    j->kind = "";
-    j->cmd = a->kind;
+    create_job *j = new_job(sh, a, "", a->kind);
+    if (!j) return;
     j->state = "";
-    j->work.data = j;
     if (uv_queue_work(sh->loop, &j->work, create_work, create_done) != 0) {
         config_free(j->cfg);
         free(j);

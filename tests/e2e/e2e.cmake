@@ -1,26 +1,16 @@
 # End-to-end tests: the real nomatron binary against real Redis and PostgreSQL
 # (PG_ADMIN_CONNINFO, NOMATRON_REDIS_PORT from deploy/dev/test) and nomad-sim.
-add_test(NAME e2e_deploy
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/deploy.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_deploy PROPERTIES TIMEOUT 300
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-add_test(NAME e2e_lifecycle
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/lifecycle.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_lifecycle PROPERTIES TIMEOUT 300
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-add_test(NAME e2e_cli
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/cli.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_cli PROPERTIES TIMEOUT 120
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-add_test(NAME e2e_faults
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/faults.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_faults PROPERTIES TIMEOUT 600
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-add_test(NAME e2e_watch
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/watch.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_watch PROPERTIES TIMEOUT 600
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-add_test(NAME e2e_governance
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/governance.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
-set_tests_properties(e2e_governance PROPERTIES TIMEOUT 300
-  ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+# nm_e2e_test(NAME SCRIPT TIMEOUT): runs e2e/SCRIPT NOMATRON NOMAD_SIM.
+function(nm_e2e_test name script timeout)
+  add_test(NAME ${name}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${script} $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>)
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+nm_e2e_test(e2e_deploy deploy.sh 300)
+nm_e2e_test(e2e_lifecycle lifecycle.sh 300)
+nm_e2e_test(e2e_cli cli.sh 120)
+nm_e2e_test(e2e_faults faults.sh 600)
+nm_e2e_test(e2e_watch watch.sh 600)
+nm_e2e_test(e2e_governance governance.sh 300)
+nm_e2e_test(e2e_audit audit.sh 120)
