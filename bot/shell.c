@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -306,6 +307,18 @@ static void create_done(uv_work_t *w, int status) {
         j->state = req_state_name(j->v.next);
         if (t) snprintf(t->state, sizeof(t->state), "%s", j->state);
         render_request_line(j->id, j->state, j->kind, j->a.job, j->version, j->a.env, &out);
+        if (j->v.flags & GOV_F_BREAK_GLASS)
+            nm_buf_printf(&out, "BREAK-GLASS D-%lld: %s passes a freeze (--emergency \"%s\"); it needs %d approvals\n",
+                          (long long)j->id, j->actor, j->a.emergency, j->v.required);
+        if (j->cmd == CMD_PROMOTE) {
+            char since[32] = "unknown";
+            time_t hs = (time_t)j->ev.healthy_since;
+            struct tm tm;
+            if (hs > 0 && gmtime_r(&hs, &tm)) strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
+            nm_buf_printf(&out, "D-%lld evidence: %s runs %s, latest deployment %s, healthy since %s\n",
+                          (long long)j->id, j->a.from_env, j->ev.image,
+                          j->ev.status == GOV_DEPLOY_SUCCESSFUL ? "successful" : "not successful", since);
+        }
         if (j->v.next == REQ_PENDING_APPROVAL) {
             nm_buf_printf(&out, "D-%lld needs %d approval%s: %s\n", (long long)j->id, j->v.required,
                           j->v.required == 1 ? "" : "s", j->v.message);
@@ -509,6 +522,7 @@ static void start_task(shell *sh, const char *kind, const char *action, const cm
     json_object_object_add(t, "env", json_object_new_string(a->env));
     json_object_object_add(t, "route", json_object_new_string(sh->route));
     json_object_object_add(t, "actor", json_object_new_string(sh->actor));
+    json_object_object_add(t, "channel", json_object_new_string(SHELL_CHANNEL));
     if (sh->person) json_object_object_add(t, "person", json_object_new_string(sh->person));
     int rc = queue_async_task_add(sh->qa, task_id,
                                   json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN), task_added, sh);

@@ -240,6 +240,23 @@ int govern_decide(audit_db *db, const config *cfg, enum govern_act act, int64_t 
     return AUDIT_OK;
 }
 
+int govern_may_act(audit_db *db, const config *cfg, int64_t id, enum cmd_kind action, const char *sub,
+                   const char *actor, const char *channel, gov_verdict *v) {
+    gov_ctx ctx;
+    gov_request g;
+    audit_facts f;
+    gov_lock lock;
+    memset(v, 0, sizeof(*v));
+    int rc = ctx_init(db, cfg, &ctx);
+    if (rc == AUDIT_OK) rc = load(db, id, &g, &f);
+    if (rc == AUDIT_OK) rc = lock_of(db, g.env, &lock);
+    if (rc != AUDIT_OK) return rc;
+    if (gov_may_act(&ctx, &g, action, sub, actor, channel, &lock, v) != GOV_OK)
+        return audit_refusal(db, &(audit_origin){.channel = channel}, actor, NULL, g.env, g.job, gov_tag_name(v->tag),
+                             v->message);
+    return AUDIT_OK;
+}
+
 /* ---- locks ---- */
 
 int govern_lock(audit_db *db, const config *cfg, const char *env, bool lock, const char *actor, const char *person,

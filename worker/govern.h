@@ -66,6 +66,12 @@ int govern_run_check(audit_db *db, const config *cfg, int64_t id, enum gov_point
 int govern_promote_check(audit_db *db, const config *cfg, const char *target_env, const char *from_env,
                          const gov_evidence *ev, const char *bound_image, gov_verdict *v);
 
+/* canary promote|fail, pause, resume on request id (gov_may_act: approvers,
+ * or the requester where approvals: 0; the phase must take it; promote and
+ * resume honour freezes). */
+int govern_may_act(audit_db *db, const config *cfg, int64_t id, enum cmd_kind action, const char *sub,
+                   const char *actor, const char *channel, gov_verdict *v);
+
 /* The timer's sweep: expires requests past approval_ttl and re-decides
  * waiting ones whose environment's policy changed (a reload). fn is told of
  * each request that moved (to publish it). Returns an audit code. */

@@ -537,7 +537,7 @@ static void status_for_env(worker *w, const config_env *env, const config_job *j
  * the request, with the person who asked as its actor. Returns ok; message
  * says what happened or why not. */
 static bool act_on_deployment(worker *w, const char *action, const config_env *env, const config_job *job,
-                              const char *actor, const char *person, char *msg, size_t msglen) {
+                              const char *actor, const char *person, const char *channel, char *msg, size_t msglen) {
     /* Who may: the environment's approvers, or the requester where no approval is needed. */
     int64_t id = 0;
     audit_request r;
@@ -550,12 +550,20 @@ static bool act_on_deployment(worker *w, const char *action, const config_env *e
         snprintf(msg, msglen, "no request of %s is running in %s", job->name, env->name);
         return false;
     }
-    bool same_person = strcmp(r.actor, actor) == 0 || (person && *person && strcmp(r.person, person) == 0);
-    if (!policy_may_approve(w->cfg, env, actor) && !(env->approvals == 0 && same_person)) {
-        snprintf(msg, msglen, "only the approvers of %s%s may do that (rule: running-deployment actions)", env->name,
-                 env->approvals == 0 ? " or the requester" : "");
+    /* Who may, and whether the phase and any freeze allow it: governance decides (and audits a refusal). */
+    enum cmd_kind kind = strncmp(action, "canary_", 7) == 0 ? CMD_CANARY : strcmp(action, "pause") == 0 ? CMD_PAUSE
+                                                                                                        : CMD_RESUME;
+    gov_verdict gv;
+    if (govern_may_act(&w->db, w->cfg, id, kind, kind == CMD_CANARY ? action + 7 : NULL, actor, channel, &gv) !=
+        AUDIT_OK) {
+        snprintf(msg, msglen, "PostgreSQL is unavailable; nothing was done");
         return false;
     }
+    if (gv.tag != GOV_OK) {
+        snprintf(msg, msglen, "%s [%s] (rule: %s)", gv.message, gov_tag_name(gv.tag), gv.rule);
+        return false;
+    }
+    (void)person;
     nomad_client *c = client_for(w, env);
     if (!c) {
         snprintf(msg, msglen, "out of memory");
@@ -663,7 +671,7 @@ static bool plan_request(worker *w, int64_t id, char *msg, size_t msglen, run *x
     const config_env *env = config_find_env(w->cfg, r.env);
     const config_job *job = config_find_job(w->cfg, r.job);
     nomad_client *c = env ? client_for(w, env) : NULL;
-    if (!env || !job || !c || strcmp(r.kind, "deploy") != 0) {
+    if (!env || !job || !c || (strcmp(r.kind, "deploy") != 0 && strcmp(r.kind, "promote") != 0)) {
         snprintf(msg, msglen, "no plan for this request");
         return false;
     }
@@ -721,7 +729,8 @@ static enum outcome handle_task(worker *w, const char *task_id) {
     json_object *task = json_tokener_parse(text);
     free(text);
     json_object *v;
-    const char *kind = "", *job_name = "", *env_name = "", *route = "", *action = "", *actor = "", *person = "";
+    const char *kind = "", *job_name = "", *env_name = "", *route = "", *action = "", *actor = "", *person = "",
+               *channel = NULL;
     if (task && json_object_is_type(task, json_type_object)) {
         if (json_object_object_get_ex(task, "kind", &v)) kind = json_object_get_string(v);
         if (json_object_object_get_ex(task, "job", &v)) job_name = json_object_get_string(v);
@@ -730,6 +739,7 @@ static enum outcome handle_task(worker *w, const char *task_id) {
         if (json_object_object_get_ex(task, "action", &v)) action = json_object_get_string(v);
         if (json_object_object_get_ex(task, "actor", &v)) actor = json_object_get_string(v);
         if (json_object_object_get_ex(task, "person", &v)) person = json_object_get_string(v);
+        if (json_object_object_get_ex(task, "channel", &v)) channel = json_object_get_string(v);
     }
     const config *cfg = w->cfg;
     const config_job *job = config_find_job(cfg, job_name);
@@ -775,7 +785,7 @@ static enum outcome handle_task(worker *w, const char *task_id) {
         else if (strcmp(action, "canary_promote") && strcmp(action, "canary_fail") && strcmp(action, "pause") &&
                  strcmp(action, "resume"))
             snprintf(msg, sizeof(msg), "unknown action");
-        else ok = act_on_deployment(w, action, env, job, actor, person, msg, sizeof(msg));
+        else ok = act_on_deployment(w, action, env, job, actor, person, channel, msg, sizeof(msg));
         add_str(ans, "type", "action");
         add_str(ans, "action", action);
         add_str(ans, "env", env_name);

@@ -32,10 +32,11 @@ environments:
   production:
     nomad: {address: "$nomad", namespace: default}
     deployers: [developers, sre]
+    promote_from: staging
     approvals: 2
     approvers: [sre]
     self_approval: false
-    approval_ttl: 4s
+    approval_ttl: 8s
   live:
     nomad: {address: "$nomad", namespace: default}
     deployers: [developers, sre]
@@ -54,38 +55,44 @@ exec 9>"$tmp/in"
 say() { printf '%s\n' "$1" >&9; }
 seen() { grep -qE -- "$1" "$tmp/out"; }
 
+say 'deploy web v2 to staging'
+check "staging takes a deploy (no approvals there)" wait_for 20 seen 'D-1 succeeded'
 say 'deploy web v2 to production'
-check "request: waits for approval" wait_for 10 seen 'D-1 pending_approval: deploy web v2 to production'
-check "request: says what it needs" wait_for 5 seen 'D-1 needs 2 approvals'
-check "request: the Nomad plan is shown to approvers" wait_for 10 seen 'D-1 pending_approval: plan at JobModifyIndex [0-9]+ \(Edited\): web: [0-9]+ destructive'
-say 'approve D-1'
+check "production takes only promote" wait_for 10 seen 'refused: .*\[promote_required\]'
+say 'promote web from staging to production'
+check "request: waits for approval" wait_for 10 seen 'D-2 pending_approval: promote web v2 to production'
+check "request: shows the evidence" wait_for 5 seen 'D-2 evidence: staging runs registry.example.com/web:v2, latest deployment successful, healthy since 20'
+
+check "request: says what it needs" wait_for 5 seen 'D-2 needs 2 approvals'
+check "request: the Nomad plan is shown to approvers" wait_for 10 seen 'D-2 pending_approval: plan at JobModifyIndex [0-9]+ \(Edited\): web: [0-9]+ destructive'
+say 'approve D-2'
 check "the requester (not an approver) is refused" wait_for 5 seen 'refused: .*\[not_approver\]'
 say ':as dave'
-say 'approve D-1'
+say 'approve D-2'
 check "dave (a developer) is refused" wait_for 5 seen 'refused: .*\[not_approver\].*' 
 say ':as bob'
-say 'approve D-1'
-check "bob's approval counts" wait_for 5 seen 'D-1: approval counted \(1 of 2\)'
+say 'approve D-2'
+check "bob's approval counts" wait_for 5 seen 'D-2: approval counted \(1 of 2\)'
 say ':as bob2'
-say 'approve D-1'
+say 'approve D-2'
 check "bob again, by another identity, counts once" wait_for 5 seen 'refused: .*\[already_counted\]'
 say ':as carol'
-say 'approve D-1'
-check "carol's approval completes it" wait_for 5 seen 'D-1 approved \(2 of 2\) and queued'
-check "then it runs" wait_for 30 seen 'D-1 succeeded'
+say 'approve D-2'
+check "carol's approval completes it" wait_for 5 seen 'D-2 approved \(2 of 2\) and queued'
+check "then it runs" wait_for 30 seen 'D-2 succeeded'
 
 say ':as alice'
-say 'deploy web v3 to production'
-check "a second request waits" wait_for 10 seen 'D-2 pending_approval'
-say 'deploy web v4 to production'
-check "one open request per job where approvals are required" wait_for 5 seen 'refused: D-2 is still open .*\[open_request_exists\]'
-check "an unanswered request expires after approval_ttl" wait_for 15 seen 'D-2 expired'
+say 'promote web from staging to production'
+check "a second request waits" wait_for 10 seen 'D-3 pending_approval'
+say 'promote web from staging to production'
+check "one open request per job where approvals are required" wait_for 5 seen 'refused: D-3 is still open .*\[open_request_exists\]'
+check "an unanswered request expires after approval_ttl" wait_for 15 seen 'D-3 expired'
 
 say ':as carol'
 say 'lock production release weekend'
 check "an approver locks an environment" wait_for 5 seen 'production is locked'
 say ':as alice'
-say 'deploy web v5 to production'
+say 'promote web from staging to production'
 check "a locked environment refuses requests" wait_for 5 seen 'refused: .*\[locked\]'
 say 'unlock production'
 check "a developer may not unlock" wait_for 5 seen 'refused: .*\[not_allowed\]|refused: .*\[not_approver\]'
@@ -94,7 +101,8 @@ say 'unlock production'
 check "the approver unlocks" wait_for 5 seen 'production is unlocked'
 say ':as alice'
 say 'explain deploy web v6 to production'
-check "explain says what it would take" wait_for 5 seen 'approv'
+check "explain says what it would take" wait_for 5 seen 'promote_from|promote'
+
 exec 9>&-
 wait "$live"
 show "$(cat "$tmp/out")"
@@ -115,10 +123,11 @@ check "freeze: after unlock it runs" wait_for 20 bash -c "[ \"\$(psql '$pg' -XAt
 kill -TERM "$wpid"; wait "$wpid"
 
 # --- approvals bind to the plan: a job changed after the plan fails with conflict ---
-out=$(printf ':as alice\ndeploy api v3 to production\n' | "$NOMATRON" shell --config "$cfg" --workers 0 --timeout 5 2>>"$tmp/nomatron.log")
-pid=$(grep -oE 'D-[0-9]+ pending_approval' <<<"$out" | grep -oE '[0-9]+' | head -n1)
 "$NOMATRON" worker --config "$cfg" 2>>"$tmp/worker.log" &
 wpid=$!
+out=$(printf 'promote api from staging to production\n' | "$NOMATRON" shell --config "$cfg" --as alice --workers 0 --timeout 10 2>>"$tmp/nomatron.log")
+pid=$(grep -oE 'D-[0-9]+ pending_approval' <<<"$out" | grep -oE '[0-9]+' | head -n1)
+check "plan: a promote waiting for approval" test -n "$pid"
 check "plan: recorded on the request" wait_for 10 bash -c "[ -n \"\$(psql '$pg' -XAtqc 'SELECT plan_modify_index FROM requests WHERE id = $pid')\" ]"
 job=$(curl -fsS "$nomad/v1/job/api?namespace=default")
 python3 -c 'import json,sys; j=json.load(sys.stdin); j["Meta"]={"changed":"after the plan"}; print(json.dumps({"Job":j}))' \
@@ -153,7 +162,7 @@ check "promote: exit 0" equals "$rc" 0
 check "refusals are audit events" test "$(sql "SELECT count(*) FROM audit_events WHERE action = 'request.refused'")" -ge 5
 check "a refusal names its rule" test "$(sql "SELECT count(*) FROM audit_events WHERE action = 'request.refused' AND outcome = 'not_approver'")" -ge 2
 check "approvals are in the trail, one per counted person" equals \
-  "$(sql "SELECT string_agg(actor, ',' ORDER BY id) FROM audit_events WHERE request_id = 1 AND action = 'approval.given'")" \
+  "$(sql "SELECT string_agg(actor, ',' ORDER BY id) FROM audit_events WHERE request_id = 2 AND action = 'approval.given'")" \
   "shell:bob,shell:carol"
 out=$("$NOMATRON" audit verify --config "$cfg" 2>&1)
 check "the chain is intact after all of it" contains "$out" "intact"
