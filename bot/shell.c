@@ -175,6 +175,7 @@ typedef struct create_job {
     bool queued;                         /* approve: the request is complete and queued */
     char text[2048];                     /* explain's answer */
     gov_evidence ev;                     /* promote: what the source runs now (a worker's answer) */
+    char ev_deployment[64];              /* ... and its latest deployment */
     char version[CMD_MAX_VERSION + 2];   /* deploy: the tag; rollback: tag, "#N" or "" (previous stable) */
     char to_image[AUDIT_IMAGE_LEN];
     char idem[96];
@@ -315,9 +316,10 @@ static void create_done(uv_work_t *w, int status) {
             time_t hs = (time_t)j->ev.healthy_since;
             struct tm tm;
             if (hs > 0 && gmtime_r(&hs, &tm)) strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
-            nm_buf_printf(&out, "D-%lld evidence: %s runs %s, latest deployment %s, healthy since %s\n",
-                          (long long)j->id, j->a.from_env, j->ev.image,
-                          j->ev.status == GOV_DEPLOY_SUCCESSFUL ? "successful" : "not successful", since);
+            nm_buf_printf(&out, "D-%lld evidence: %s runs %s, latest deployment %s%.8s %s, %s since %s\n",
+                          (long long)j->id, j->a.from_env, j->ev.image, j->ev_deployment[0] ? "" : "(none)",
+                          j->ev_deployment, j->ev.status == GOV_DEPLOY_SUCCESSFUL ? "successful" : "not successful",
+                          j->ev.healthy ? "all allocations healthy" : "not all healthy", since);
         }
         if (j->v.next == REQ_PENDING_APPROVAL) {
             nm_buf_printf(&out, "D-%lld needs %d approval%s: %s\n", (long long)j->id, j->v.required,
@@ -488,6 +490,8 @@ static void promote_evidence(shell *sh, const json_object *ev) {
                                                                 : GOV_DEPLOY_UNKNOWN;
     j->ev.healthy = json_object_object_get_ex(ev, "healthy", &v) && json_object_get_boolean(v);
     j->ev.healthy_since = json_object_object_get_ex(ev, "healthy_since", &v) ? json_object_get_int64(v) : 0;
+    snprintf(j->ev_deployment, sizeof(j->ev_deployment), "%s",
+             json_object_object_get_ex(ev, "deployment", &v) ? json_object_get_string(v) : "");
     /* The request records the image it promotes and, as its version, that image's tag. */
     snprintf(j->to_image, sizeof(j->to_image), "%s", j->ev.image);
     const char *colon = strrchr(j->ev.image, ':'), *slash = strrchr(j->ev.image, '/');

@@ -61,7 +61,7 @@ say 'deploy web v2 to production'
 check "production takes only promote" wait_for 10 seen 'refused: .*\[promote_required\]'
 say 'promote web from staging to production'
 check "request: waits for approval" wait_for 10 seen 'D-2 pending_approval: promote web v2 to production'
-check "request: shows the evidence" wait_for 5 seen 'D-2 evidence: staging runs registry.example.com/web:v2, latest deployment successful, healthy since 20'
+check "request: shows the evidence" wait_for 5 seen 'D-2 evidence: staging runs registry.example.com/web:v2, latest deployment [0-9a-f]{8} successful, all allocations healthy since 20'
 
 check "request: says what it needs" wait_for 5 seen 'D-2 needs 2 approvals'
 check "request: the Nomad plan is shown to approvers" wait_for 10 seen 'D-2 pending_approval: plan at JobModifyIndex [0-9]+ \(Edited\): web: [0-9]+ destructive'
@@ -103,6 +103,21 @@ say ':as alice'
 say 'explain deploy web v6 to production'
 check "explain says what it would take" wait_for 5 seen 'promote_from|promote'
 
+# --- a policy change on reload voids the approvals of waiting requests ---
+say 'promote web from staging to production'
+check "reload: a request waits" wait_for 10 bash -c "[ -n \"\$(psql '$pg' -XAtqc \"SELECT id FROM requests WHERE state = 'pending_approval'\")\" ]"
+rid=$(sql "SELECT id FROM requests WHERE state = 'pending_approval' ORDER BY id DESC LIMIT 1")
+say ':as bob'
+say "approve D-$rid"
+check "reload: bob's approval counts" wait_for 5 seen "D-$rid: approval counted \(1 of 2\)"
+sed -i 's/approval_ttl: 8s/approval_ttl: 9s/' "$cfg"
+kill -HUP "$live"
+check "reload: the approvals are void, people are told" wait_for 10 seen "D-$rid pending_approval.*policy changed: approvals of .* are void; it needs 2 again"
+say "approve D-$rid"
+check "reload: bob may approve again" wait_for 5 seen "D-$rid: approval counted \(1 of 2\)"
+say ':as carol'
+say "cancel D-$rid"
+check "cancel: an approver withdraws it" wait_for 5 seen "D-$rid cancelled"
 exec 9>&-
 wait "$live"
 show "$(cat "$tmp/out")"
