@@ -449,7 +449,8 @@ static void start_plan(shell *sh, int64_t id) {
 /* promote JOB from SRC to ENV: first the source's evidence from a worker (bots
  * hold no Nomad token), then the request, bound to the image the source runs. */
 static void start_promote(shell *sh, const cmd_action *a) {
-    create_job *j = new_job(sh, a, "promote", CMD_PROMOTE);
+    /* explain promote takes the same evidence and then only explains. */
+    create_job *j = new_job(sh, a, "promote", a->kind == CMD_EXPLAIN ? CMD_EXPLAIN : CMD_PROMOTE);
     if (!j) return;
     snprintf(j->task, sizeof(j->task), "%s-%u", sh->session, ++sh->task_seq);
     json_object *t = json_object_new_object();
@@ -497,7 +498,8 @@ static void promote_evidence(shell *sh, const json_object *ev) {
     const char *colon = strrchr(j->ev.image, ':'), *slash = strrchr(j->ev.image, '/');
     snprintf(j->version, sizeof(j->version), "%s", colon && (!slash || colon > slash) ? colon + 1 : "");
     sh->inflight++;
-    if (!sh->qa || queue_async_idem_get(sh->qa, j->idem, idem_checked, j) != QUEUE_OK) idem_checked(j, QUEUE_OK, "");
+    if (j->cmd == CMD_EXPLAIN || !sh->qa || queue_async_idem_get(sh->qa, j->idem, idem_checked, j) != QUEUE_OK)
+        idem_checked(j, QUEUE_OK, "");
 }
 
 /* approve / reject / cancel ID, lock / unlock ENV: decided and recorded on the thread pool. */
@@ -754,7 +756,7 @@ static void handle_line(shell *sh, char *text, size_t len) {
         break;
     case CMD_EXPLAIN:
         if (a.explained == CMD_DEPLOY) start_request(sh, "deploy", &a);
-        else sayf(sh, "error: explain promote is not available in this build yet\n");
+        else start_promote(sh, &a);
         break;
     case CMD_CANARY:
         start_task(sh, "action", strcmp(a.sub, "promote") == 0 ? "canary_promote" : "canary_fail", &a);

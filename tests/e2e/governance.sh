@@ -157,6 +157,9 @@ kill -TERM "$wpid"; wait "$wpid"
 ash() { "$NOMATRON" shell --config "$cfg" --as alice --timeout 60 2>>"$tmp/nomatron.log"; }
 out=$(printf 'deploy api v9 to live\n' | ash)
 check "promote_from: a deploy is refused" contains "$out" "[promote_required]"
+out=$(printf 'explain promote api from staging to live\n' | ash)
+show "$out"
+check "explain promote: what it would take, with the evidence" matches "$out" "promote_after|evidence|healthy"
 out=$(printf 'promote api from production to live\n' | ash)
 check "promote_from: only from the named source" contains "$out" "[promote_wrong_source]"
 out=$(printf 'deploy api v4 to staging\n' | ash)
