@@ -145,6 +145,15 @@ int govern_request(audit_db *db, const config *cfg, const govern_in *in, gov_ver
         .bound_image = in->kind == GOV_KIND_PROMOTE && in->evidence ? in->evidence->image : NULL,
     };
     rc = audit_request_create(db, &n, id, existed);
+    if (rc == AUDIT_OK && !*existed && (v->flags & GOV_F_BREAK_GLASS)) {
+        /* Announced loudly: the log now, the environment's notify channels when chat is configured. */
+        char ref[24], notify[256] = "";
+        snprintf(ref, sizeof(ref), "D-%lld", (long long)*id);
+        for (size_t i = 0; env && i < env->notify.n; i++)
+            snprintf(notify + strlen(notify), sizeof(notify) - strlen(notify), "%s%s", i ? "," : "", env->notify.v[i]);
+        nm_log(NM_LOG_WARN, "break-glass: a request passes a freeze", "req", ref, "env", in->env, "job", in->job,
+               "actor", in->actor, "emergency", in->emergency, "notify", notify[0] ? notify : NULL, NULL);
+    }
     if (rc == AUDIT_ERR_EXISTS) {
         /* SPEC §6: one open request per (environment, job) where approvals are required. */
         v->tag = GOV_OPEN_EXISTS;

@@ -21,8 +21,9 @@ people:
   bob:   [shell:bob, shell:bob2]
   carol: [shell:carol]
   dave:  [shell:dave]
+  erin:  [shell:erin]
 groups:
-  sre: [bob, carol]
+  sre: [bob, carol, erin]
   developers: [alice, dave]
 environments:
   staging:
@@ -94,6 +95,13 @@ check "an approver locks an environment" wait_for 5 seen 'production is locked'
 say ':as alice'
 say 'promote web from staging to production'
 check "a locked environment refuses requests" wait_for 5 seen 'refused: .*\[locked\]'
+say 'promote web from staging to production --emergency "checkout is down"'
+check "break-glass: announced" wait_for 10 seen 'BREAK-GLASS D-[0-9]+: shell:alice passes a freeze \(--emergency "checkout is down"\); it needs 3 approvals'
+check "break-glass: logged loudly" wait_for 5 grep -q 'level=warn msg="break-glass: a request passes a freeze"' "$tmp/nomatron.log"
+bg=$(grep -oE 'BREAK-GLASS D-[0-9]+' "$tmp/out" | grep -oE '[0-9]+' | head -n1)
+check "break-glass: flagged in the audit" test "$(sql "SELECT count(*) FROM audit_events WHERE request_id = ${bg:-0} AND action = 'request.emergency'")" = 1
+say "cancel D-$bg"
+check "break-glass: the requester withdraws it" wait_for 5 seen "D-$bg cancelled"
 say 'unlock production'
 check "a developer may not unlock" wait_for 5 seen 'refused: .*\[not_allowed\]|refused: .*\[not_approver\]'
 say ':as carol'
