@@ -95,6 +95,16 @@ static int lock_of(audit_db *db, const char *env, gov_lock *lock) {
     return audit_lock_get(db, env, &lock->locked, lock->by, lock->reason, &lock->since);
 }
 
+/* Everything a decision about an existing request needs: the clock, the
+ * request with its approvals, its environment's lock. */
+static int load_all(audit_db *db, const config *cfg, int64_t id, gov_ctx *ctx, gov_request *g, audit_facts *f,
+                    gov_lock *lock) {
+    int rc = ctx_init(db, cfg, ctx);
+    if (rc == AUDIT_OK) rc = load(db, id, g, f);
+    if (rc == AUDIT_OK) rc = lock_of(db, g->env, lock);
+    return rc;
+}
+
 static void person_key(const config *cfg, const char *actor, char *out, size_t outlen) {
     gov_person_key(cfg, actor, out, outlen);
 }
@@ -203,9 +213,7 @@ int govern_decide(audit_db *db, const config *cfg, enum govern_act act, int64_t 
     gov_lock lock;
     *queued = false;
     memset(v, 0, sizeof(*v));
-    int rc = ctx_init(db, cfg, &ctx);
-    if (rc == AUDIT_OK) rc = load(db, id, &g, &f);
-    if (rc == AUDIT_OK) rc = lock_of(db, g.env, &lock);
+    int rc = load_all(db, cfg, id, &ctx, &g, &f, &lock);
     if (rc != AUDIT_OK) return rc;
 
     enum gov_tag tag = act == GOVERN_APPROVE  ? gov_approve(&ctx, &g, actor, channel, &lock, v)
@@ -256,9 +264,7 @@ int govern_may_act(audit_db *db, const config *cfg, int64_t id, enum cmd_kind ac
     audit_facts f;
     gov_lock lock;
     memset(v, 0, sizeof(*v));
-    int rc = ctx_init(db, cfg, &ctx);
-    if (rc == AUDIT_OK) rc = load(db, id, &g, &f);
-    if (rc == AUDIT_OK) rc = lock_of(db, g.env, &lock);
+    int rc = load_all(db, cfg, id, &ctx, &g, &f, &lock);
     if (rc != AUDIT_OK) return rc;
     if (gov_may_act(&ctx, &g, action, sub, actor, channel, &lock, v) != GOV_OK)
         return audit_refusal(db, &(audit_origin){.channel = channel}, actor, NULL, g.env, g.job, gov_tag_name(v->tag),
@@ -298,9 +304,7 @@ int govern_run_check(audit_db *db, const config *cfg, int64_t id, enum gov_point
     audit_facts f;
     gov_lock lock;
     memset(v, 0, sizeof(*v));
-    int rc = ctx_init(db, cfg, &ctx);
-    if (rc == AUDIT_OK) rc = load(db, id, &g, &f);
-    if (rc == AUDIT_OK) rc = lock_of(db, g.env, &lock);
+    int rc = load_all(db, cfg, id, &ctx, &g, &f, &lock);
     if (rc != AUDIT_OK) return rc;
     gov_run_check(&ctx, &g, &lock, point, v);
     return AUDIT_OK;
