@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,13 +218,31 @@ int queue_work_claim_stale(queue_conn *q, const char *consumer, int min_idle_ms,
     return rc;
 }
 
-/* Runs a Lua script with one key; *result gets its integer answer. */
+/* Runs a Lua script with one key: EVALSHA of its digest (the script itself
+ * crosses the wire only when Redis does not know it yet: NOSCRIPT, e.g.
+ * after a restart). Returns the reply (caller frees) or NULL with *code. */
+static redisReply *run_script(queue_conn *q, const char *script, const char *key, int nargs, const char **args,
+                              int *code) {
+    unsigned char md[SHA_DIGEST_LENGTH];
+    char sha[2 * SHA_DIGEST_LENGTH + 1];
+    SHA1((const unsigned char *)script, strlen(script), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    const char *argv[8] = {"EVALSHA", sha, "1", key};
+    for (int i = 0; i < nargs && i < 4; i++) argv[4 + i] = args[i];
+    redisReply *r = command_argv(q, 4 + nargs, argv, NULL, code);
+    if (!r && *code == QUEUE_ERR_REPLY && strstr(q->errstr, "NOSCRIPT")) {
+        argv[0] = "EVAL";
+        argv[1] = script;
+        r = command_argv(q, 4 + nargs, argv, NULL, code);
+    }
+    return r;
+}
+
+/* A script whose answer is an integer. */
 static int eval_int(queue_conn *q, const char *script, const char *key, int nargs, const char **args,
                     long long *result) {
-    const char *argv[8] = {"EVAL", script, "1", key};
-    for (int i = 0; i < nargs && i < 4; i++) argv[4 + i] = args[i];
     int code;
-    redisReply *r = command_argv(q, 4 + nargs, argv, NULL, &code);
+    redisReply *r = run_script(q, script, key, nargs, args, &code);
     if (!r) return code;
     int rc = r->type == REDIS_REPLY_INTEGER ? QUEUE_OK : fail(q, QUEUE_ERR_REPLY, "unexpected script reply");
     *result = r->integer;
@@ -254,9 +273,9 @@ int queue_lease_acquire(queue_conn *q, const char *key, const char *value, int t
         "return {0, v}\n";
     char ttl[16];
     snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
-    const char *argv[] = {"EVAL", script, "1", key, value, ttl};
+    const char *args[] = {value, ttl};
     int code;
-    redisReply *r = command_argv(q, 6, argv, NULL, &code);
+    redisReply *r = run_script(q, script, key, 2, args, &code);
     if (!r) return code;
     int rc = QUEUE_ERR_REPLY;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER) {
