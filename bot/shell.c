@@ -17,6 +17,7 @@
 #include "dbpool.h"
 #include "govern.h"
 #include "log.h"
+#include "policy.h"
 #include "queue.h"
 #include "queue_async.h"
 #include "reload.h"
@@ -654,11 +655,10 @@ static bool valid_user_name(const char *s) {
     return true;
 }
 
+/* The actor's person, borrowed from the snapshot (NULL if not under people:). */
 static const char *person_of(const config *cfg, const char *identity) {
-    for (size_t i = 0; i < cfg->n_people; i++)
-        for (size_t k = 0; k < cfg->people[i].identities.n; k++)
-            if (strcmp(cfg->people[i].identities.v[k], identity) == 0) return cfg->people[i].name;
-    return NULL;
+    const config_person *p = policy_person(cfg, identity);
+    return p ? p->name : NULL;
 }
 
 static int set_actor(shell *sh, const char *name) {

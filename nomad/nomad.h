@@ -326,5 +326,9 @@ int nomad_job_set_image(json_object *job, const config_strv *tasks, const char *
 const char *nomad_job_task_image(const json_object *job, const char *task);
 /* Sets Meta[key] = value, creating Meta when it is null. */
 int nomad_job_set_meta(json_object *job, const char *key, const char *value);
+/* --canary N: sets Update.Canary of every task group to n, creating the
+ * Update block where a group has none. NOMAD_ERR_INVALID with err set if
+ * the job has no task groups. */
+int nomad_job_set_canary(json_object *job, int n, char *err, size_t errlen);
 
 #endif

@@ -120,3 +120,23 @@ int nomad_job_set_meta(json_object *job, const char *key, const char *value) {
     }
     return NOMAD_OK;
 }
+
+/* --canary N: every task group's Update.Canary (an Update block is created
+ * when the group has none). N = 0 turns canaries off for this deploy. */
+int nomad_job_set_canary(json_object *job, int n, char *err, size_t errlen) {
+    json_object *groups;
+    if (!json_object_object_get_ex(job, "TaskGroups", &groups) || !json_object_is_type(groups, json_type_array)) {
+        snprintf(err, errlen, "the job has no task groups");
+        return NOMAD_ERR_INVALID;
+    }
+    for (size_t i = 0; i < json_object_array_length(groups); i++) {
+        json_object *g = json_object_array_get_idx(groups, i), *u = NULL;
+        if (!json_object_is_type(g, json_type_object)) continue;
+        if (!json_object_object_get_ex(g, "Update", &u) || !json_object_is_type(u, json_type_object)) {
+            u = json_object_new_object();
+            json_object_object_add(g, "Update", u);
+        }
+        json_object_object_add(u, "Canary", json_object_new_int(n));
+    }
+    return NOMAD_OK;
+}

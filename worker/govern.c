@@ -105,10 +105,6 @@ static int load_all(audit_db *db, const config *cfg, int64_t id, gov_ctx *ctx, g
     return rc;
 }
 
-static void person_key(const config *cfg, const char *actor, char *out, size_t outlen) {
-    gov_person_key(cfg, actor, out, outlen);
-}
-
 /* ---- requests ---- */
 
 static int fill_in(audit_db *db, const config *cfg, const govern_in *in, gov_request_in *r, gov_lock *lock,
@@ -127,7 +123,7 @@ static int fill_in(audit_db *db, const config *cfg, const govern_in *in, gov_req
     if ((rc = lock_of(db, in->env, lock)) != AUDIT_OK) return rc;
     r->lock = lock;
     char key[GOV_MAX_IDENTITY + 1];
-    person_key(cfg, in->actor, key, sizeof(key));
+    gov_person_key(cfg, in->actor, key, sizeof(key));
     if ((rc = audit_open_count(db, key, &r->open_of_person)) != AUDIT_OK) return rc;
     return audit_recent_commands(db, key, ctx->limits.window_s, &r->recent_commands);
 }

@@ -42,12 +42,14 @@ json_object *run_event(const run *x, const char *state, const char *phase, const
     return ev;
 }
 
-void run_publish(run *x, json_object *ev) {
+void run_publish_to(queue_conn *q, const char *route, json_object *ev) {
     const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (queue_event_publish(x->q, x->r.route, text) != QUEUE_OK)
-        nm_log(NM_LOG_WARN, "event not published", "req", x->req_ref, "error", x->q->errstr, NULL);
+    if (queue_event_publish(q, route, text) != QUEUE_OK)
+        nm_log(NM_LOG_WARN, "event not published", "route", route, "error", q->errstr, NULL);
     json_object_put(ev);
 }
+
+void run_publish(run *x, json_object *ev) { run_publish_to(x->q, x->r.route, ev); }
 
 int run_step(run *x, const char *to_state, const char *phase_in, const char *reason, const char *action,
              const char *detail) {

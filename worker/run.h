@@ -62,6 +62,8 @@ int run_step(run *x, const char *to_state, const char *phase, const char *reason
 enum outcome run_finish(run *x, const char *to_state, const char *reason, const char *detail);
 /* Publishes an event that is not a state change (progress counts). Takes ev. */
 void run_publish(run *x, json_object *ev);
+/* Publishes ev (taken) on the event stream of route. */
+void run_publish_to(queue_conn *q, const char *route, json_object *ev);
 /* {type: request, req, state, phase, reason, kind, job, env, version, detail, job_version}; caller owns it. */
 json_object *run_event(const run *x, const char *state, const char *phase, const char *reason, const char *detail);
 

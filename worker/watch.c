@@ -69,57 +69,41 @@ static int wait_ms(const run *x) {
     return third < WATCH_WAIT_MAX_MS ? (int)third : WATCH_WAIT_MAX_MS;
 }
 
-/* Backoff with full jitter: 500 ms, 1 s, 2 s, ... capped at 15 s. */
+/* The wait before retry number `attempt`: 500 ms doubling to 15 s, with jitter. */
 static int64_t backoff_ms(int attempt) {
-    int64_t cap = 500LL << (attempt < 5 ? attempt : 5);
-    if (cap > 15000) cap = 15000;
-    unsigned r = 0;
-    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) r = (unsigned)nm_mono_ms();
-    return cap / 2 + (int64_t)(r % (unsigned)(cap / 2 + 1));
-}
-
-/* A path segment with everything but unreserved characters escaped. */
-static void escape_segment(const char *in, char *out, size_t outlen) {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < outlen; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p)) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    out[n] = '\0';
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) r = (uint32_t)nm_mono_ms();
+    return nomad_backoff_ms(attempt, 500, 15000, r);
 }
 
 static void on_answer(void *ud, const nomad_response *r);
+static void conclude(watch *wa, const char *state, const char *reason, const char *detail);
 
 static void start_call(watcher *wt, watch *wa) {
-    char seg[256], path[400];
+    char path[400];
     uint64_t index = 0;
+    int rc = NOMAD_OK;
     switch (wa->stage) {
     case ST_EVAL:
-        escape_segment(wa->x->eval_id, seg, sizeof(seg));
-        snprintf(path, sizeof(path), "/v1/evaluation/%s", seg);
+        rc = nomad_path(path, sizeof(path), "/v1/evaluation/", wa->x->eval_id, NULL);
         index = wa->index ? wa->index : 1;
         break;
     case ST_FIND:
     case ST_REVERT_FIND:
-        escape_segment(wa->x->job->nomad_job, seg, sizeof(seg));
-        snprintf(path, sizeof(path), "/v1/job/%s/deployment", seg);
+        rc = nomad_path(path, sizeof(path), "/v1/job/", wa->x->job->nomad_job, "/deployment");
         break;
     case ST_DEPLOY:
     case ST_REVERT_DEPLOY:
-        escape_segment(wa->x->deployment_id, seg, sizeof(seg));
-        snprintf(path, sizeof(path), "/v1/deployment/%s", seg);
+        rc = nomad_path(path, sizeof(path), "/v1/deployment/", wa->x->deployment_id, NULL);
         index = wa->index ? wa->index : 1;
         break;
     case ST_INSPECT:
-        escape_segment(wa->failed_id, seg, sizeof(seg));
-        snprintf(path, sizeof(path), "/v1/deployment/allocations/%s", seg);
+        rc = nomad_path(path, sizeof(path), "/v1/deployment/allocations/", wa->failed_id, NULL);
         break;
+    }
+    if (rc != NOMAD_OK) {
+        conclude(wa, "failed", "nomad_error", "an ID that does not fit a Nomad path");
+        return;
     }
     wa->call = nomad_async(wt->loop, wa->c, "GET", path, index, wait_ms(wa->x), NULL, on_answer, wa);
     if (!wa->call) {

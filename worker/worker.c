@@ -100,12 +100,7 @@ static void add_str(json_object *o, const char *k, const char *v) {
     if (v && *v) json_object_object_add(o, k, json_object_new_string(v));
 }
 
-static void publish(worker *w, const char *route, json_object *ev) {
-    const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (queue_event_publish(&w->q, route, text) != QUEUE_OK)
-        nm_log(NM_LOG_WARN, "event not published", "route", route, "error", w->q.errstr, NULL);
-    json_object_put(ev);
-}
+static void publish(worker *w, const char *route, json_object *ev) { run_publish_to(&w->q, route, ev); }
 
 /* ---- request execution: claim, register, hand to the watcher ---- */
 
@@ -116,26 +111,6 @@ static enum outcome fail_nomad(run *x, const char *what, nomad_client *c) {
     char detail[AUDIT_DETAIL_LEN];
     snprintf(detail, sizeof(detail), "%s: %s", what, nomad_client_errstr(c));
     return run_finish(x, "failed", "nomad_error", detail);
-}
-
-/* --canary N: every task group's Update.Canary (an Update block is created
- * when the group has none). N = 0 turns canaries off for this deploy. */
-static int set_canary(json_object *job, int n, char *err, size_t errlen) {
-    json_object *groups;
-    if (!json_object_object_get_ex(job, "TaskGroups", &groups) || !json_object_is_type(groups, json_type_array)) {
-        snprintf(err, errlen, "the job has no task groups");
-        return NOMAD_ERR_INVALID;
-    }
-    for (size_t i = 0; i < json_object_array_length(groups); i++) {
-        json_object *g = json_object_array_get_idx(groups, i), *u = NULL;
-        if (!json_object_is_type(g, json_type_object)) continue;
-        if (!json_object_object_get_ex(g, "Update", &u) || !json_object_is_type(u, json_type_object)) {
-            u = json_object_new_object();
-            json_object_object_add(g, "Update", u);
-        }
-        json_object_object_add(u, "Canary", json_object_new_int(n));
-    }
-    return NOMAD_OK;
 }
 
 /* Reads the job; *ours tells whether it carries this request's stamp. */
@@ -180,7 +155,7 @@ static enum outcome register_or_recognise(run *x, nomad_client *c) {
         if (nomad_job_set_image(jobj, &x->job->tasks, x->r.to_image, err, sizeof(err)) != NOMAD_OK ||
             nomad_job_set_meta(jobj, "nomatron.request_id", x->req_ref) != NOMAD_OK ||
             nomad_job_set_meta(jobj, "nomatron.requested_by", x->r.actor) != NOMAD_OK ||
-            (x->r.canary >= 0 && set_canary(jobj, x->r.canary, err, sizeof(err)) != NOMAD_OK)) {
+            (x->r.canary >= 0 && nomad_job_set_canary(jobj, x->r.canary, err, sizeof(err)) != NOMAD_OK)) {
             json_object_put(jobj);
             return run_finish(x, "failed", "nomad_error", err[0] ? err : "cannot edit the job");
         }
@@ -685,7 +660,7 @@ static bool plan_request(worker *w, int64_t id, char *msg, size_t msglen, run *x
     nomad_plan plan;
     json_object *raw = NULL;
     int rc = nomad_job_set_image(jobj, &job->tasks, r.to_image, err, sizeof(err));
-    if (rc == NOMAD_OK && r.canary >= 0) rc = set_canary(jobj, r.canary, err, sizeof(err));
+    if (rc == NOMAD_OK && r.canary >= 0) rc = nomad_job_set_canary(jobj, r.canary, err, sizeof(err));
     if (rc == NOMAD_OK) rc = nomad_job_plan(c, jobj, &plan, &raw);
     json_object_put(jobj);
     if (rc != NOMAD_OK) {
