@@ -335,6 +335,21 @@ int queue_eviction_policy(queue_conn *q, char *policy, size_t len) {
     return rc;
 }
 
+int queue_health_put(queue_conn *q, const char *env, const char *value) {
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", QUEUE_HEALTH_TTL_S);
+    const char *hset[] = {"HSET", QUEUE_HEALTH_NOMAD, env, value};
+    const char *expire[] = {"EXPIRE", QUEUE_HEALTH_NOMAD, ttl};
+    int code;
+    redisReply *r = command_argv(q, 4, hset, NULL, &code);
+    if (!r) return code;
+    freeReplyObject(r);
+    r = command_argv(q, 3, expire, NULL, &code);
+    if (!r) return code;
+    freeReplyObject(r);
+    return QUEUE_OK;
+}
+
 int queue_work_ack(queue_conn *q, const char *entry_id) {
     const char *argv[] = {"XACK", QUEUE_WORK_STREAM, QUEUE_WORK_GROUP, entry_id};
     int code;
@@ -345,7 +360,7 @@ int queue_work_ack(queue_conn *q, const char *entry_id) {
 }
 
 void queue_event_stream(const char *route, char *out, size_t outlen) {
-    if (route && strncmp(route, "shell:", 6) == 0)
+    if (route && (strncmp(route, "shell:", 6) == 0 || strncmp(route, "bot:", 4) == 0))
         snprintf(out, outlen, "nomatron:events:%s", route);
     else
         snprintf(out, outlen, "%s", QUEUE_EVENTS_STREAM);

@@ -8,7 +8,8 @@
  *   nomatron:events               events for chat bots; consumer group "bots",
  *                                 so each event is applied once by any replica.
  *   nomatron:events:shell:<sess>  events for one shell session; read only by that
- *                                 shell (its console lives in one process). Capped
+ *                                 shell (its console lives in one process), and
+ *   nomatron:events:bot:<sess>    answers to one bot process's tasks. Capped
  *                                 and given a TTL, so a shell that has gone leaves
  *                                 nothing piling up.
  *
@@ -95,10 +96,18 @@ int queue_lease_release(queue_conn *q, const char *key, const char *value);
 /* The current value, or QUEUE_ERR_EMPTY when the lease is free. */
 int queue_lease_holder(queue_conn *q, const char *key, char *holder, size_t holderlen);
 
+/* Health of the Nomad clusters as the workers last saw them (SPEC §8:
+ * /readyz reports each Nomad; bots hold no Nomad token, so workers probe
+ * and bots read). One hash field per environment: "ok <unix>" or
+ * "error <unix> <why>". The hash expires when no worker refreshes it. */
+#define QUEUE_HEALTH_NOMAD "nomatron:health:nomad"
+#define QUEUE_HEALTH_TTL_S 120
+int queue_health_put(queue_conn *q, const char *env, const char *value);
+
 /* Redis's maxmemory-policy (leases and keys must not be evicted: "noeviction"). */
 int queue_eviction_policy(queue_conn *q, char *policy, size_t len);
 
-/* The stream that carries events for `route` ("shell:<session>" -> its own
+/* The stream that carries events for `route` ("shell:<session>" and "bot:<session>" -> its own
  * stream, anything else -> QUEUE_EVENTS_STREAM). */
 void queue_event_stream(const char *route, char *out, size_t outlen);
 /* XADD {event: json} to the route's stream (capped, with a TTL for shells). */

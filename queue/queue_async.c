@@ -12,7 +12,7 @@
 #include "log.h"
 #include "queue.h"
 
-enum { CONN_CMD = 0, CONN_FOLLOW = 1 };
+enum { CONN_CMD = 0, CONN_FOLLOW = 1, CONN_GROUP = 2, NCONN = 3 };
 
 typedef struct conn {
     struct queue_async *qa;
@@ -32,7 +32,7 @@ struct queue_async {
     uv_getaddrinfo_t gai;
     bool resolving, closing;
     int handles_open;        /* timers still to be closed */
-    conn c[2];
+    conn c[NCONN];
     queue_async_state_cb state_cb;
     void *ud;
 
@@ -42,6 +42,13 @@ struct queue_async {
     queue_async_event_cb event_cb;
     void *event_ud;
     bool read_pending;
+
+    /* consuming the shared event stream in the bots' group */
+    char consumer[96];
+    char group_from[8];      /* "0": our own entries not yet acknowledged (after a reconnect), then ">" */
+    queue_async_event_cb group_cb;
+    void *group_ud;
+    bool group_pending;
 };
 
 typedef struct pending {
@@ -52,9 +59,10 @@ typedef struct pending {
 
 static void conn_start(conn *c);
 static void follow_read(queue_async *qa);
+static void group_read(queue_async *qa);
 
 static void maybe_free(queue_async *qa) {
-    if (qa->closing && qa->handles_open == 0 && !qa->resolving && !qa->c[0].ac && !qa->c[1].ac) {
+    if (qa->closing && qa->handles_open == 0 && !qa->resolving && !qa->c[0].ac && !qa->c[1].ac && !qa->c[2].ac) {
         explicit_bzero(qa->password, sizeof(qa->password));
         free(qa);
     }
@@ -98,6 +106,12 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     c->backoff_ms = 0;
     set_up(c, true);
     if (c->which == CONN_FOLLOW && c->qa->event_cb) follow_read(c->qa);
+    if (c->which == CONN_GROUP && c->qa->group_cb) {
+        /* The group may not exist yet (a fresh Redis, or one that lost its data). */
+        redisAsyncCommand(c->ac, NULL, NULL, "XGROUP CREATE %s %s $ MKSTREAM", QUEUE_EVENTS_STREAM, QUEUE_EVENTS_GROUP);
+        snprintf(c->qa->group_from, sizeof(c->qa->group_from), "0");
+        group_read(c->qa);
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -105,6 +119,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     c->ac = NULL;
     set_up(c, false);
     if (c->which == CONN_FOLLOW) c->qa->read_pending = false;
+    if (c->which == CONN_GROUP) c->qa->group_pending = false;
     if (status != REDIS_OK && !c->qa->closing) {
         nm_log(NM_LOG_WARN, "redis connection lost", "error", ac->errstr, NULL);
         retry_later(c);
@@ -161,6 +176,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     }
     conn_start(&qa->c[CONN_CMD]);
     conn_start(&qa->c[CONN_FOLLOW]);
+    if (qa->group_cb) conn_start(&qa->c[CONN_GROUP]);
 }
 
 queue_async *queue_async_new(uv_loop_t *loop, const char *url, queue_async_state_cb state_cb, void *ud,
@@ -179,7 +195,7 @@ queue_async *queue_async_new(uv_loop_t *loop, const char *url, queue_async_state
     qa->state_cb = state_cb;
     qa->ud = ud;
     snprintf(qa->last_id, sizeof(qa->last_id), "$");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NCONN; i++) {
         qa->c[i].qa = qa;
         qa->c[i].which = i;
         uv_timer_init(loop, &qa->c[i].retry);
@@ -309,10 +325,67 @@ int queue_async_follow(queue_async *qa, const char *route, queue_async_event_cb 
     return QUEUE_OK;
 }
 
+/* Entries are acknowledged once the callback has returned: an event is
+ * applied at most once by the group, and one a crashed bot never applied is
+ * read again by the same consumer name from "0". */
+static void group_reply(redisAsyncContext *ac, void *r, void *privdata) {
+    queue_async *qa = privdata;
+    redisReply *reply = r;
+    qa->group_pending = false;
+    if (!reply || qa->closing) return;   /* disconnected: on_connect re-arms the read */
+    size_t seen = 0;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        nm_log(NM_LOG_WARN, "event group read failed", "error", reply->str, NULL);
+        if (strncmp(reply->str, "NOGROUP", 7) == 0)
+            redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s $ MKSTREAM", QUEUE_EVENTS_STREAM,
+                              QUEUE_EVENTS_GROUP);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+               reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
+        redisReply *entries = reply->element[0]->element[1];
+        for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
+            redisReply *e = entries->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            seen++;
+            redisReply *f = e->element[1];
+            for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+                if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "event") == 0 &&
+                    f->element[j + 1]->type == REDIS_REPLY_STRING && f->element[j + 1]->len <= QUEUE_MAX_PAYLOAD)
+                    qa->group_cb(qa->group_ud, f->element[j + 1]->str, f->element[j + 1]->len);
+            }
+            if (qa->closing || !qa->c[CONN_GROUP].ac) return;
+            redisAsyncCommand(ac, NULL, NULL, "XACK %s %s %s", QUEUE_EVENTS_STREAM, QUEUE_EVENTS_GROUP,
+                              e->element[0]->str);
+        }
+    }
+    if (seen == 0 && strcmp(qa->group_from, "0") == 0) snprintf(qa->group_from, sizeof(qa->group_from), ">");
+    group_read(qa);
+}
+
+static void group_read(queue_async *qa) {
+    conn *c = &qa->c[CONN_GROUP];
+    if (qa->closing || qa->group_pending || !c->ac || !c->up) return;
+    qa->group_pending = true;
+    if (redisAsyncCommand(c->ac, group_reply, qa, "XREADGROUP GROUP %s %s COUNT 100 BLOCK 2000 STREAMS %s %s",
+                          QUEUE_EVENTS_GROUP, qa->consumer, QUEUE_EVENTS_STREAM, qa->group_from) != REDIS_OK)
+        qa->group_pending = false;
+}
+
+int queue_async_consume(queue_async *qa, const char *consumer, queue_async_event_cb cb, void *ud) {
+    if (qa->group_cb) return QUEUE_ERR_REPLY;
+    if (!consumer || !*consumer || strlen(consumer) >= sizeof(qa->consumer)) return QUEUE_ERR_TOO_LARGE;
+    snprintf(qa->consumer, sizeof(qa->consumer), "%s", consumer);
+    snprintf(qa->group_from, sizeof(qa->group_from), "0");
+    qa->group_cb = cb;
+    qa->group_ud = ud;
+    if (qa->addr[0] && !qa->resolving) conn_start(&qa->c[CONN_GROUP]);
+    return QUEUE_OK;
+}
+
 void queue_async_close(queue_async *qa) {
     if (qa->closing) return;
     qa->closing = true;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NCONN; i++) {
         conn *c = &qa->c[i];
         uv_timer_stop(&c->retry);
         uv_close((uv_handle_t *)&c->retry, timer_closed);
@@ -324,6 +397,45 @@ void queue_async_close(queue_async *qa) {
             redisAsyncFree(ac);
         }
     }
+}
+
+typedef struct hash_pending {
+    queue_async_hash_cb cb;
+    void *ud;
+} hash_pending;
+
+#define HEALTH_FIELDS_MAX 64
+
+static void hash_reply(redisAsyncContext *ac, void *r, void *privdata) {
+    (void)ac;
+    hash_pending *p = privdata;
+    redisReply *reply = r;
+    const char *fields[HEALTH_FIELDS_MAX], *values[HEALTH_FIELDS_MAX];
+    size_t n = 0;
+    int code = !reply ? QUEUE_ERR_CONNECT : reply->type == REDIS_REPLY_ARRAY ? QUEUE_OK : QUEUE_ERR_REPLY;
+    for (size_t i = 0; code == QUEUE_OK && i + 1 < reply->elements && n < HEALTH_FIELDS_MAX; i += 2) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING || reply->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        fields[n] = reply->element[i]->str;
+        values[n] = reply->element[i + 1]->str;
+        n++;
+    }
+    p->cb(p->ud, code, fields, values, n);
+    free(p);
+}
+
+int queue_async_health_get(queue_async *qa, queue_async_hash_cb cb, void *ud) {
+    conn *c = &qa->c[CONN_CMD];
+    if (!c->up || !c->ac) return QUEUE_ERR_CONNECT;
+    hash_pending *p = malloc(sizeof(*p));
+    if (!p) return QUEUE_ERR_NOMEM;
+    p->cb = cb;
+    p->ud = ud;
+    if (redisAsyncCommand(c->ac, hash_reply, p, "HGETALL %s", QUEUE_HEALTH_NOMAD) != REDIS_OK) {
+        free(p);
+        return QUEUE_ERR_CONNECT;
+    }
+    return QUEUE_OK;
 }
 
 int queue_async_idem_get(queue_async *qa, const char *key, queue_async_done_cb cb, void *ud) {

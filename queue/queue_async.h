@@ -4,7 +4,8 @@
  * re-established on a timer with backoff (1 s doubling to 10 s).
  *
  * Two connections: one for commands (XADD, SET) and one that follows an
- * event stream with XREAD BLOCK, so a blocked read never delays a command.
+ * event stream with XREAD BLOCK, so a blocked read never delays a command;
+ * a third when the bots' shared event stream is consumed.
  *
  * Callbacks run on the loop thread. Each accepted call gets exactly one
  * completion callback; a call refused up front (Redis down) gets none and
@@ -50,7 +51,19 @@ int queue_async_idem_put(queue_async *qa, const char *key, const char *request_i
  * event in order, across reconnects (resuming after the last entry seen). */
 int queue_async_follow(queue_async *qa, const char *route, queue_async_event_cb cb, void *ud);
 
-/* Closes both connections; pending completions are called with
+/* The Nomad health hash (QUEUE_HEALTH_NOMAD): cb gets n field/value pairs,
+ * borrowed for the call (n = 0 when the hash is gone). */
+typedef void (*queue_async_hash_cb)(void *ud, int code, const char *const *fields, const char *const *values,
+                                    size_t n);
+int queue_async_health_get(queue_async *qa, queue_async_hash_cb cb, void *ud);
+
+/* Consumes the shared event stream (QUEUE_EVENTS_STREAM) in the bots'
+ * consumer group as `consumer` (copied; keep it stable across restarts so
+ * entries read but not acknowledged are read again), on a third connection.
+ * Each entry is acknowledged after cb returns. One consumer per qa. */
+int queue_async_consume(queue_async *qa, const char *consumer, queue_async_event_cb cb, void *ud);
+
+/* Closes the connections; pending completions are called with
  * QUEUE_ERR_CONNECT. Frees qa once the loop has closed its handles. */
 void queue_async_close(queue_async *qa);
 

@@ -39,6 +39,19 @@ json_object *run_event(const run *x, const char *state, const char *phase, const
     add_str(ev, "version", x->r.version);
     add_str(ev, "detail", detail);
     if (x->job_version >= 0) json_object_object_add(ev, "job_version", json_object_new_int64(x->job_version));
+    if (x->has_progress) {
+        const struct run_progress *p = &x->progress;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "healthy", json_object_new_int64(p->healthy));
+        json_object_object_add(o, "desired", json_object_new_int64(p->desired));
+        json_object_object_add(o, "placed", json_object_new_int64(p->placed));
+        json_object_object_add(o, "unhealthy", json_object_new_int64(p->unhealthy));
+        json_object_object_add(o, "canaries_desired", json_object_new_int64(p->canaries_desired));
+        json_object_object_add(o, "canaries_placed", json_object_new_int64(p->canaries_placed));
+        json_object_object_add(o, "canaries_healthy", json_object_new_int64(p->canaries_healthy));
+        json_object_object_add(o, "promoted", json_object_new_boolean(p->promoted));
+        json_object_object_add(ev, "progress", o);
+    }
     return ev;
 }
 
@@ -149,6 +162,32 @@ void run_describe_groups(const nomad_deployment *d, char *out, size_t outlen) {
         n += (size_t)w;
         n += describe_group(&d->groups[i], out + n, outlen - n);
     }
+}
+
+void run_set_progress(run *x, const nomad_deployment *d) {
+    struct run_progress p = {.promoted = true};
+    bool canaries = false;
+    for (size_t i = 0; i < d->n_groups; i++) {
+        const nomad_deployment_group *g = &d->groups[i];
+        p.healthy += g->healthy_allocs;
+        p.desired += g->desired_total;
+        p.placed += g->placed_allocs;
+        p.unhealthy += g->unhealthy_allocs;
+        if (g->desired_canaries > 0) {
+            int64_t placed = (int64_t)g->placed_canaries;
+            canaries = true;
+            p.canaries_desired += g->desired_canaries;
+            p.canaries_placed += placed;
+            /* as describe_group: before promotion the healthy allocations are the canaries */
+            p.canaries_healthy += g->canaries_counted ? (int64_t)g->healthy_canaries
+                                  : g->promoted       ? placed
+                                                      : (g->healthy_allocs < placed ? g->healthy_allocs : placed);
+            if (!g->promoted) p.promoted = false;
+        }
+    }
+    if (!canaries) p.promoted = false;
+    x->progress = p;
+    x->has_progress = true;
 }
 
 bool run_awaiting_promotion(const nomad_deployment *d) {

@@ -47,6 +47,15 @@ typedef struct run {
     char eval_id[NOMAD_ID_LEN];
     char deployment_id[NOMAD_ID_LEN];
     int64_t job_version;
+
+    /* the deployment's counts as last read, summed over its groups; sent
+     * with every event so chats can draw progress without parsing text */
+    bool has_progress;
+    struct run_progress {
+        int64_t healthy, desired, placed, unhealthy;
+        int64_t canaries_desired, canaries_placed, canaries_healthy;
+        bool promoted;   /* every group with canaries is promoted */
+    } progress;
 } run;
 
 /* A heap run; run_free releases its snapshot reference. */
@@ -80,6 +89,8 @@ void run_ack(run *x);
 
 /* "3/5 healthy, 4 placed, 0 unhealthy" (+ canaries when there are any). */
 void run_describe_groups(const nomad_deployment *d, char *out, size_t outlen);
+/* x->progress from d (the sums over its groups); has_progress set. */
+void run_set_progress(run *x, const nomad_deployment *d);
 /* Canaries placed but not promoted in some group. */
 bool run_awaiting_promotion(const nomad_deployment *d);
 

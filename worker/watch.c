@@ -254,6 +254,7 @@ static void deploy_answer(watch *wa, const nomad_response *r) {
     wa->index = r->index > wa->index ? r->index : wa->index;
     char counts[512];
     run_describe_groups(&d, counts, sizeof(counts));
+    run_set_progress(x, &d);
     bool revert = wa->stage == ST_REVERT_DEPLOY;
 
     if (strcmp(d.status, "successful") == 0) {

@@ -935,6 +935,27 @@ static void tell_moved(sweep_ctx *sc, int64_t id, const char *state, const char 
     run_publish(&x, run_event(&x, state, NULL, NULL, message));
 }
 
+/* Each environment's Nomad, asked for its leader with one short attempt;
+ * the answers go to Redis, where bots read them for /readyz (they hold no
+ * Nomad token). */
+static void probe_nomads(queue_conn *q, const config *cfg) {
+    time_t now = time(NULL);
+    for (size_t i = 0; i < cfg->n_envs; i++) {
+        config_nomad target = cfg->envs[i].nomad;
+        if (target.timeout_ms <= 0 || target.timeout_ms > 2000) target.timeout_ms = 2000;
+        nomad_client *c = nomad_client_new(&target);
+        if (!c) continue;
+        nomad_client_set_retry(c, 0, 0, 0);
+        char leader[128], value[320];
+        if (nomad_status_leader(c, leader, sizeof(leader)) == NOMAD_OK)
+            snprintf(value, sizeof(value), "ok %lld", (long long)now);
+        else
+            snprintf(value, sizeof(value), "error %lld %.200s", (long long)now, nomad_client_errstr(c));
+        nomad_client_free(c);
+        if (queue_health_put(q, cfg->envs[i].name, value) != QUEUE_OK) return;
+    }
+}
+
 /* The pool's timer thread: the reconciler (every queue.reconcile) and audit
  * checkpoints (every audit.checkpoint, the first one an interval after start). */
 static void *reconciler_main(void *arg) {
@@ -962,6 +983,7 @@ static void *reconciler_main(void *arg) {
                 up = audit_sched_idle(&db, states[i], cfg->queue_lease_ms, RECONCILE_BATCH, reconcile_one, &p) ==
                          AUDIT_OK &&
                      q.rc != NULL;
+            if (up) probe_nomads(&q, cfg);
             if (p.requeued > 0) {
                 char n[16];
                 snprintf(n, sizeof(n), "%d", p.requeued);
