@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "reload.h"
+#include "serve.h"
 #include "shell.h"
 #include "worker.h"
 #include "cli.h"
@@ -157,7 +158,7 @@ static int cmd_serve(int argc, char **argv, bool worker_only) {
                                          {NULL, 0, NULL, 0}};
     const char *usage = worker_only ? usage_worker : usage_serve;
     const char *name = worker_only ? "worker" : "serve";
-    const char *cfg_path = NULL, *role = worker_only ? "worker" : "all";
+    const char *cfg_path = NULL, *role = worker_only ? "worker" : "all", *listen = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
@@ -168,6 +169,7 @@ static int cmd_serve(int argc, char **argv, bool worker_only) {
             break;
         case 'l':
             if (worker_only) return cli_usage_error(name, usage, "%s", "unknown option --listen");
+            listen = optarg;
             break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: return cli_usage_error(name, usage, "%s", "unknown option");
@@ -178,14 +180,16 @@ static int cmd_serve(int argc, char **argv, bool worker_only) {
         return cli_usage_error(name, usage, "--role is all, bot or worker, not '%s'", role);
     config *cfg = cli_load_config(cfg_path, name);
     if (!cfg) return EXIT_USAGE;
-    int rc = EXIT_OK;
-    if (strcmp(role, "bot") == 0) {
-        fprintf(stderr, "nomatron serve: this build has no chat adapter yet; use `nomatron shell`\n");
-        rc = EXIT_USAGE;
+    if (strcmp(role, "worker") == 0) return run_workers_until_signal(cfg);
+    config_holder *holder = config_holder_new(cfg);
+    if (!holder) {
         config_free(cfg);
-    } else {
-        rc = run_workers_until_signal(cfg);
+        fprintf(stderr, "nomatron: out of memory\n");
+        return EXIT_RUNTIME;
     }
+    serve_opts so = {.workers = strcmp(role, "all") == 0, .listen = listen};
+    int rc = serve_run(holder, &so);
+    config_holder_free(holder);
     return rc;
 }
 

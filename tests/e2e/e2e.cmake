@@ -14,3 +14,9 @@ nm_e2e_test(e2e_faults faults.sh 600)
 nm_e2e_test(e2e_watch watch.sh 600)
 nm_e2e_test(e2e_governance governance.sh 300)
 nm_e2e_test(e2e_audit audit.sh 120)
+
+# Slack: the same, with slack-fake as the third argument.
+add_test(NAME e2e_slack
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/slack.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>
+                 $<TARGET_FILE:slack-fake>)
+set_tests_properties(e2e_slack PROPERTIES TIMEOUT 300 ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
