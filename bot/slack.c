@@ -15,6 +15,7 @@
 #include "slack_socket.h"
 
 #define SEEN_MAX 1024          /* recent trigger / event IDs remembered against redelivery */
+#define SEEN_BUCKETS 2048      /* open hash over the ring: a power of two, twice SEEN_MAX */
 #define MESSAGES_MAX 4096      /* request messages followed at once; the oldest is forgotten beyond */
 #define HTTP_RESPONSE_MAX (1024 * 1024)
 #define BODY_MAX (64 * 1024)   /* one Web API request body */
@@ -54,8 +55,9 @@ struct slack_adapter {
     uv_timer_t auth_timer;
     posted *msgs;
     int n_msgs;
-    char seen[SEEN_MAX][SLACK_TRIGGER_LEN];
+    char seen[SEEN_MAX][SLACK_TRIGGER_LEN];   /* a ring of the last SEEN_MAX keys */
     int seen_next;
+    int16_t seen_index[SEEN_BUCKETS];          /* key hash -> ring slot + 1 (0 = empty), linear probing */
     int db_writes;                 /* message records in flight on the thread pool */
     int handles;                   /* socket + timer + api still closing */
     void (*closed)(void *);
@@ -67,13 +69,53 @@ static void maybe_closed(slack_adapter *s);
 
 /* ---- redelivery ---- */
 
-/* True when key was seen recently; remembers it otherwise. */
+static uint32_t seen_hash(const char *key) {
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (; *key; key++) h = (h ^ (unsigned char)*key) * 16777619u;
+    return h;
+}
+
+/* The bucket holding ring slot `slot` (whose key is k), or -1. */
+static int seen_find(const slack_adapter *s, const char *k, int *free_bucket) {
+    uint32_t b = seen_hash(k) & (SEEN_BUCKETS - 1);
+    for (int n = 0; n < SEEN_BUCKETS; n++, b = (b + 1) & (SEEN_BUCKETS - 1)) {
+        int v = s->seen_index[b];
+        if (v == 0) {
+            if (free_bucket) *free_bucket = (int)b;
+            return -1;
+        }
+        if (strcmp(s->seen[v - 1], k) == 0) return (int)b;
+    }
+    return -1;
+}
+
+/* Removes a bucket and re-seats the probe chain after it (no tombstones). */
+static void seen_unindex(slack_adapter *s, int b) {
+    s->seen_index[b] = 0;
+    for (int n = (b + 1) & (SEEN_BUCKETS - 1); s->seen_index[n]; n = (n + 1) & (SEEN_BUCKETS - 1)) {
+        int v = s->seen_index[n];
+        s->seen_index[n] = 0;
+        int fb = -1;
+        seen_find(s, s->seen[v - 1], &fb);
+        s->seen_index[fb] = (int16_t)v;
+    }
+}
+
+/* True when key was seen recently; remembers it otherwise. The ring forgets
+ * the oldest key; the index finds a key in O(1). */
 static bool seen_before(slack_adapter *s, const char *key) {
     if (!key || !*key) return false;
-    for (int i = 0; i < SEEN_MAX; i++)
-        if (s->seen[i][0] && strcmp(s->seen[i], key) == 0) return true;
-    snprintf(s->seen[s->seen_next], sizeof(s->seen[0]), "%s", key);
-    s->seen_next = (s->seen_next + 1) % SEEN_MAX;
+    int fb = -1;
+    if (seen_find(s, key, &fb) >= 0) return true;
+    int slot = s->seen_next;
+    if (s->seen[slot][0]) {
+        int old = seen_find(s, s->seen[slot], NULL);
+        if (old >= 0) seen_unindex(s, old);
+        seen_find(s, key, &fb);   /* the chain may have moved */
+    }
+    snprintf(s->seen[slot], sizeof(s->seen[0]), "%s", key);
+    s->seen_index[fb] = (int16_t)(slot + 1);
+    s->seen_next = (slot + 1) % SEEN_MAX;
     return false;
 }
 

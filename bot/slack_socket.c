@@ -85,6 +85,7 @@ static void conn_lost(sconn *c, const char *why);
 static void want_url(sconn *c);
 static void maybe_done(slack_socket *s);
 static void destroy_when_quiet(slack_socket *s);
+static int write_one(sconn *c);
 
 /* ---- URL ---- */
 
@@ -277,7 +278,18 @@ static void on_frame(sconn *c, const char *raw, size_t len) {
     e->raw[len] = '\0';
     *c->acked_tail = e;
     c->acked_tail = &e->next;
-    lws_callback_on_writable(c->wsi);
+    /* The ack goes out now, from the receive callback, when nothing is
+     * queued before it and the socket takes it: waiting for a writeable
+     * callback costs a loop iteration per ack under a burst. Otherwise
+     * (rare: a full socket) it waits its turn. */
+    if (c->out_n == 1 && !lws_send_pipe_choked(c->wsi)) {
+        if (write_one(c) != 0) {
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return;
+        }
+    } else {
+        lws_callback_on_writable(c->wsi);
+    }
 }
 
 /* Called after an ack went out: the envelopes up to it move to `todo`. */
@@ -297,15 +309,22 @@ static void acks_written(sconn *c, int n) {
 
 /* ---- lws ---- */
 
-static int on_writeable(sconn *c) {
+/* Writes the oldest queued ack. */
+static int write_one(sconn *c) {
     unsigned char buf[LWS_PRE + ACK_MAX];
+    int slot = c->out_head;
+    memcpy(buf + LWS_PRE, c->out[slot], c->out_len[slot]);
+    if (lws_write(c->wsi, buf + LWS_PRE, c->out_len[slot], LWS_WRITE_TEXT) < (int)c->out_len[slot]) return -1;
+    c->out_head = (c->out_head + 1) % OUT_MAX;
+    c->out_n--;
+    acks_written(c, 1);
+    return 0;
+}
+
+static int on_writeable(sconn *c) {
+    unsigned char buf[LWS_PRE];
     if (c->out_n > 0) {
-        int slot = c->out_head;
-        memcpy(buf + LWS_PRE, c->out[slot], c->out_len[slot]);
-        if (lws_write(c->wsi, buf + LWS_PRE, c->out_len[slot], LWS_WRITE_TEXT) < (int)c->out_len[slot]) return -1;
-        c->out_head = (c->out_head + 1) % OUT_MAX;
-        c->out_n--;
-        acks_written(c, 1);
+        if (write_one(c) != 0) return -1;
     } else if (c->ping_due) {
         c->ping_due = false;
         c->ping_out = true;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The Slack adapter under load (docs/BENCHMARKS.md, "Slack"). Not run by ctest.
+#
+#   usage: tests/bench/slack.sh BUILD_DIR
+#     BUILD_DIR holds bin/nomatron and bin/slack-fake (a Release build for figures that mean something).
+#   environment (defaults in brackets):
+#     RATE [1000]        slash commands per second driven by the fake
+#     COUNT [10000]      commands in the run
+#     TEXT [whoami]      the command: whoami is answered from the snapshot, so the run measures the adapter
+#                        (envelope in, ack, core, ephemeral answer out), not PostgreSQL
+#     CONNECTIONS [2]    chat.slack.num_connections
+#     REDIS_PORT [$NOMATRON_REDIS_PORT|6390], PG_PORT [$NOMATRON_PG_PORT|5441]: running servers (deploy/dev/lib.sh)
+#
+# Printed, all from one run:
+#   start -> hello: exec of `nomatron serve --role bot` to its first "connection ready" log line, and to
+#     all sockets ready;
+#   RSS idle (VmRSS after 2 s with nothing to do) and at load (VmHWM after the run);
+#   ack latency p50/p90/p99/max as the fake measured it (frame written -> ack read), beside the fake's own
+#     loopback round trip measured during the same run (the floor);
+#   bot CPU per command: (utime + stime after - before) / COUNT, from /proc/PID/stat;
+#   answers delivered: chat.postEphemeral calls the fake recorded.
+set -uo pipefail
+BUILD=${1:?usage: slack.sh BUILD_DIR}
+NOMATRON=$BUILD/bin/nomatron FAKE=$BUILD/bin/slack-fake
+for b in "$NOMATRON" "$FAKE"; do [ -x "$b" ] || { echo "missing $b"; exit 1; }; done
+RATE=${RATE:-1000} COUNT=${COUNT:-10000} TEXT=${TEXT:-whoami} CONNECTIONS=${CONNECTIONS:-2}
+REDIS_PORT=${REDIS_PORT:-${NOMATRON_REDIS_PORT:-6390}} PG_PORT=${PG_PORT:-${NOMATRON_PG_PORT:-5441}}
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+fake_pid= nm_pid=
+trap 'kill $nm_pid $fake_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+
+"$FAKE" --port 0 --app-token xapp-1-bench --bot-token xoxb-bench --ping-interval 0 --log-level error \
+  >"$tmp/fake.out" 2>"$tmp/fake.log" &
+fake_pid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/fake.out" && break; sleep 0.1; done
+fport=$(grep -Eo '[0-9]+$' "$tmp/fake.out" | head -n1)
+fake() { curl -s -X "$1" "http://127.0.0.1:$fport$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+
+cat >"$tmp/nomatron.yaml" <<YAML
+redis: redis://127.0.0.1:$REDIS_PORT/14
+postgres: "host=127.0.0.1 port=$PG_PORT user=nomatron dbname=nomatron"
+chat:
+  slack:
+    app_token: xapp-1-bench
+    bot_token: xoxb-bench
+    team_id: T0TEAM
+    api_url: http://127.0.0.1:$fport/api/
+    num_connections: $CONNECTIONS
+environments:
+  staging: {nomad: {address: "http://127.0.0.1:1", namespace: staging}}
+jobs:
+  web: {tasks: [web], image: registry.example.com/web}
+YAML
+
+t0=$(date +%s%N)
+NOMATRON_LOG_LEVEL=info "$NOMATRON" serve --config "$tmp/nomatron.yaml" --role bot --listen off >"$tmp/nm.log" 2>&1 &
+nm_pid=$!
+for _ in $(seq 500); do [ "$(grep -c 'slack: connection ready' "$tmp/nm.log")" -ge "$CONNECTIONS" ] && break; sleep 0.01; done
+ms_of() { $PY -c 'import sys,datetime; t=datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc); print(int(t.timestamp()*1000))' "$1"; }
+first=$(grep -m1 'slack: connection ready' "$tmp/nm.log" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
+all=$(grep 'slack: connection ready' "$tmp/nm.log" | sed -n "${CONNECTIONS}p" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
+[ -n "$first" ] || { echo "no hello"; cat "$tmp/nm.log"; exit 1; }
+echo "start -> first hello: $(( $(ms_of "$first") - t0 / 1000000 )) ms; all $CONNECTIONS ready: $(( $(ms_of "$all") - t0 / 1000000 )) ms"
+
+sleep 2
+rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$nm_pid/status")
+echo "RSS idle: $((rss_idle / 1024)).$(( (rss_idle % 1024) * 10 / 1024 )) MiB"
+
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$nm_pid/stat"; }
+ucpu() { awk '{print $14}' "/proc/$nm_pid/stat"; }
+fake POST /_fake/reset >/dev/null
+c0=$(cpu) u0=$(ucpu)
+res=$(fake POST /_fake/load "{\"rate\":$RATE,\"count\":$COUNT,\"user_id\":\"U0REQUESTER\",\"channel_id\":\"C0BENCH\",\"text\":\"$TEXT\"}")
+# answers trail the acks: wait until they stop coming
+prev=-1
+for _ in $(seq 100); do
+  n=$(fake GET '/_fake/calls?method=chat.postEphemeral' | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["calls"]))')
+  [ "$n" = "$prev" ] && break
+  prev=$n; sleep 0.3
+done
+c1=$(cpu) u1=$(ucpu)
+rss_load=$(awk '/VmHWM/ {print $2}' "/proc/$nm_pid/status")
+$PY - "$res" "$COUNT" "$RATE" "$((c1 - c0))" "$tck" "$n" "$((u1 - u0))" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); count = int(sys.argv[2]); rate = sys.argv[3]
+ticks = int(sys.argv[4]); tck = int(sys.argv[5]); answers = int(sys.argv[6]); uticks = int(sys.argv[7])
+a, l = r["ack_us"], r["loopback_us"]
+print(f"load: {r['sent']} commands at {rate}/s in {r['duration_ms']} ms; acked {r['acked']}, late {r['late']}, unacked {r['unacked']}")
+print(f"ack latency us: p50 {a['p50']}  p90 {a['p90']}  p99 {a['p99']}  max {a['max']}")
+print(f"floor (fake's TCP loopback round trip, same run) us: p50 {l['p50']}  p99 {l['p99']}  ({l['trips']} trips)")
+print(f"ack p99 / loopback p99: {a['p99'] / max(l['p99'], 1):.1f}x")
+print(f"bot CPU per command: {ticks / tck / count * 1e6:.1f} us  ({ticks} ticks of 1/{tck} s for {count} commands;"
+      f" user {uticks / tck / count * 1e6:.1f} us, kernel {(ticks - uticks) / tck / count * 1e6:.1f} us)")
+print(f"answers delivered (chat.postEphemeral calls): {answers} of {count}")
+PY
+echo "RSS at load (VmHWM): $((rss_load / 1024)).$(( (rss_load % 1024) * 10 / 1024 )) MiB"
