@@ -10,7 +10,7 @@ const char *form_strerror(int code) {
     case FORM_ERR_TOO_MANY: return "too many fields";
     case FORM_ERR_KEY_LONG: return "field name too long";
     case FORM_ERR_VALUE_LONG: return "field value too long";
-    case FORM_ERR_ESCAPE: return "bad percent escape";
+    case FORM_ERR_ESCAPE: return "bad percent escape or NUL byte";
     case FORM_ERR_NOSPACE: return "output buffer too small";
     case FORM_ERR_INVAL: return "invalid argument";
     default: return "unknown form error";
@@ -33,6 +33,9 @@ static long decode(const char *s, size_t len, char *out, size_t outlen, size_t *
         unsigned char c = (unsigned char)s[i];
         if (c == '+') {
             c = ' ';
+        } else if (c == '\0') {
+            if (err) snprintf(err, errlen, "NUL byte at byte %zu", at + i);
+            return -FORM_ERR_ESCAPE;
         } else if (c == '%') {
             if (len - i < 3 || hexval((unsigned char)s[i + 1]) < 0 || hexval((unsigned char)s[i + 2]) < 0) {
                 if (err) snprintf(err, errlen, "bad percent escape at byte %zu", at + i);

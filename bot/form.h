@@ -4,8 +4,8 @@
  * Pure: no I/O, no allocation. The body is split on '&' (empty pairs are
  * skipped), each pair on its first '=' (a pair without one has the value
  * ""), then '+' becomes a space and %XX its byte. A '%' not followed by two
- * hex digits is an error, and so is %00: decoded strings are NUL-terminated
- * and must not hide a shorter string inside. Duplicate keys are kept in
+ * hex digits is an error, and so is a NUL byte, raw or as %00: decoded
+ * strings are NUL-terminated and must not hide a shorter string inside. Duplicate keys are kept in
  * order; form_get() returns the first. */
 #ifndef NM_FORM_H
 #define NM_FORM_H
@@ -24,7 +24,7 @@ enum form_code {
     FORM_ERR_TOO_MANY,     /* more than max_fields fields */
     FORM_ERR_KEY_LONG,     /* a key over FORM_MAX_KEY */
     FORM_ERR_VALUE_LONG,   /* a value over FORM_MAX_VALUE */
-    FORM_ERR_ESCAPE,       /* '%' without two hex digits, or %00 */
+    FORM_ERR_ESCAPE,       /* '%' without two hex digits, %00, or a raw NUL byte */
     FORM_ERR_NOSPACE,      /* `out` smaller than FORM_OUT_SIZE needs */
     FORM_ERR_INVAL,        /* NULL arguments */
 };

@@ -423,8 +423,7 @@ fail:
     return rc;
 }
 
-static void complete(http_client *c, transfer *t, int code, long status, const char *error) {
-    (void)c;
+static void complete(transfer *t, int code, long status, const char *error) {
     http_response r = {
         .code = code,
         .status = code == HTTP_OK ? status : 0,
@@ -438,7 +437,7 @@ static void complete(http_client *c, transfer *t, int code, long status, const c
     t->cb(t->ud, &r);
 }
 
-static void finish(http_client *c, transfer *t, CURLcode result) {
+static void finish(transfer *t, CURLcode result) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     int code;
@@ -456,7 +455,7 @@ static void finish(http_client *c, transfer *t, CURLcode result) {
     if (code == HTTP_ERR_TOO_LARGE) error = t->errbuf[0] && result == CURLE_FILESIZE_EXCEEDED ? t->errbuf
                                             : "response larger than the client's limit";
     else if (code != HTTP_OK) error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(result);
-    complete(c, t, code, status, error);
+    complete(t, code, status, error);
 }
 
 /* Runs the callbacks of finished transfers until none is left or a
@@ -473,7 +472,7 @@ static void dispatch(http_client *c) {
         curl_multi_remove_handle(c->multi, e);
         if (!t) continue;
         unlink_transfer(c, t);
-        finish(c, t, result);
+        finish(t, result);
         release(c, t);
     }
 }
@@ -485,7 +484,7 @@ void http_client_close(http_client *c) {
         transfer *t = c->head;
         unlink_transfer(c, t);
         curl_multi_remove_handle(c->multi, t->easy);
-        complete(c, t, HTTP_ERR_CLOSED, 0, "client closed");
+        complete(t, HTTP_ERR_CLOSED, 0, "client closed");
         release(c, t);
     }
     for (size_t i = 0; i < c->n_pool; i++) curl_easy_cleanup(c->pool[i]);

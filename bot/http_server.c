@@ -10,7 +10,15 @@
  *                  requests, so it cannot hold state across them).
  *   http_exchange  one request, from its headers to the last byte of the
  *                  answer: X_BODY (reading) -> X_HANDLER (the handler has
- *                  it) -> X_RESPONDING (writing the answer).
+ *                  it) -> X_RESPONDING (writing the answer), and X_LINGER
+ *                  after an early answer that closes the connection.
+ *
+ * Lingering close: when the server answers (413, 400, 404, ...) and closes
+ * while the client may still be sending its body, closing at once would
+ * reset the connection and the client would likely never read the answer.
+ * So we shut our side, keep reading and dropping what comes (at most
+ * max_body bytes, for at most request_timeout_ms), and close when the
+ * client does.
  *
  * Every exchange sits on one list ordered by deadline: they all get the
  * same request_timeout_ms, and a phase change moves an exchange to the
@@ -27,20 +35,11 @@
  *    stops polling it, so a client that goes away makes the loop spin. We
  *    switch lws's reading off (rx flow control) until the answer is queued
  *    (lws also writes nothing while it is off) and watch for the hang-up
- *    ourselves, on a dup() of the socket (libuv allows
- *    one poll handle per fd number; epoll keys on the number).
- *  - Destroying a context on a foreign libuv loop is two-phase: the first
- *    lws_context_destroy() starts closing its handles; a second call frees
- *    the context, which is only safe once the loop has run those closes.
- *    There is no callback for that moment, so an idle handle watches the
- *    loop until no handle of the context is left (lws marks its own static
- *    handles with the context as handle->data) and then makes the call.
- *  - That first lws_context_destroy() closes lws's event fd at once, and
- *    its handle's close callback closes the same fd number again on a
- *    later loop iteration, by which time another socket of the process may
- *    have been given that number. We note the number when the context is
- *    made and, right after the first destroy, park /dev/null on it, so
- *    lws's second close() closes only that. */
+ *    ourselves, on a dup() of the socket: libuv allows one poll handle per
+ *    fd number, and epoll keys on the number.
+ *  - The context is made and destroyed through lws_uv.c (two-phase destroy
+ *    on a foreign loop, lws's double close of its event fd).
+ */
 #include "http_server.h"
 
 #include <libwebsockets.h>
@@ -52,10 +51,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
+#include "lws_uv.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_MAX_HEADER 8192
@@ -67,7 +68,7 @@
 #define MAX_METHOD 16
 #define MAX_HEADER_NAME 64
 
-enum { X_BODY, X_HANDLER, X_RESPONDING };
+enum { X_BODY, X_HANDLER, X_RESPONDING, X_LINGER };
 enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LINE,
        CH_TRAILER_LINE_LF, CH_TRAILER_LF, CH_DONE };
 
@@ -100,6 +101,9 @@ struct http_exchange {
     uint64_t deadline;           /* uv_now() ms */
     int state;
     bool in_handler, head, chunked, close_after, hdr_sent, warned, rx_off;
+    bool lws_body;               /* lws is reading a request body (so it will see the client's close) */
+    bool shut;                   /* X_LINGER: our side is shut */
+    size_t drained;              /* X_LINGER: body bytes dropped */
     hup_watch *hup;
     const route *rt;
     http_request_in req;
@@ -135,9 +139,7 @@ struct http_server {
     conn *conns;
     http_exchange *xhead, *xtail;
     uv_timer_t timer;            /* the head exchange's deadline */
-    uv_idle_t idle;              /* runs the close, outside lws callbacks */
-    int close_phase;             /* 0 not yet destroying, 1 first destroy done */
-    int event_fd;                /* lws's event fd (see the top), -1 if unknown */
+    lws_uv *lu;                  /* the context's safe destroy */
     bool closing;
     int handles_open;
     char iface[64];
@@ -568,6 +570,9 @@ static int on_http(http_server *s, struct lws *wsi, const char *uri, size_t uril
     int ten = lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING);
     int cln = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
     uint64_t length = 0;
+    /* What lws makes of it: a body of Content-Length (as atoll() reads it), or
+     * of up to 100 MiB for POST, PUT and PATCH without one. */
+    x->lws_body = cln > 0 ? atoll(cl) > 0 : body_method;
     if (ten < 0 || cln < 0) {
         reject_close(x, 400, "bad framing headers");
         return 0;
@@ -712,9 +717,12 @@ static int chunk_feed(http_exchange *x, const unsigned char *p, size_t n) {
 }
 
 static int on_body(http_server *s, struct lws *wsi, const void *in, size_t len) {
-    (void)s;
     conn *c = lws_get_opaque_user_data(wsi);
     http_exchange *x = c ? c->x : NULL;
+    if (x && x->state == X_LINGER) {   /* dropped, up to a point */
+        x->drained += len;
+        return x->drained > s->lim.max_body ? -1 : 0;
+    }
     if (!x || x->state != X_BODY) return 0;   /* after an early answer: discarded */
     if (x->chunked) {
         int rc = chunk_feed(x, in, len);
@@ -733,13 +741,29 @@ static int on_body(http_server *s, struct lws *wsi, const void *in, size_t len) 
 static int on_body_done(struct lws *wsi) {
     conn *c = lws_get_opaque_user_data(wsi);
     http_exchange *x = c ? c->x : NULL;
+    if (x && x->state == X_LINGER) return -1;   /* the declared body is in: nothing left to wait for */
     if (x && x->state == X_BODY && !x->chunked) dispatch(x);
+    return 0;
+}
+
+/* Shuts our side once lws has sent everything it holds. */
+static int linger_shut(http_exchange *x, struct lws *wsi) {
+    if (lws_partial_buffered(wsi)) {
+        lws_callback_on_writable(wsi);   /* lws calls back once its buffer is out */
+        return 0;
+    }
+    x->shut = true;
+    if (shutdown(lws_get_socket_fd(wsi), SHUT_WR) != 0) {
+        x_free(x);
+        return -1;
+    }
     return 0;
 }
 
 static int on_writeable(http_server *s, struct lws *wsi) {
     conn *c = lws_get_opaque_user_data(wsi);
     http_exchange *x = c ? c->x : NULL;
+    if (x && x->state == X_LINGER && !x->shut) return linger_shut(x, wsi);
     if (!x || x->state != X_RESPONDING) return 0;
     if (!x->hdr_sent) {
         if (lws_finalize_write_http_header(wsi, x->out + LWS_PRE, &x->hp, x->hend)) {
@@ -765,6 +789,11 @@ static int on_writeable(http_server *s, struct lws *wsi) {
             lws_callback_on_writable(wsi);
             return 0;
         }
+    }
+    if (x->close_after && x->lws_body) {   /* see "Lingering close" at the top */
+        x->state = X_LINGER;
+        x_restart(x);
+        return linger_shut(x, wsi);
     }
     bool close = x->close_after;
     x_free(x);
@@ -859,7 +888,7 @@ static void on_deadline(uv_timer_t *t) {
             void *ud = x->abort_ud;
             reject(x, 503, "no answer in time", NULL);   /* x is no longer the handler's */
             if (cb) cb(ud);
-        } else {   /* the client does not read its answer */
+        } else {   /* the client does not read its answer, or lingers */
             conn *c = x->c;
             x_free(x);
             if (c && c->wsi) lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
@@ -930,79 +959,17 @@ static void server_unref(http_server *s) {
 
 static void handle_closed(uv_handle_t *h) { server_unref(h->data); }
 
-static void lws_handle_seen(uv_handle_t *h, void *arg) {
-    void **a = arg;
-    if (h->data == a[0]) a[1] = h;
-}
-
-static bool is_eventfd(int fd) {
-    char path[64], target[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n <= 0) return false;
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventfd]") == 0;
-}
-
-typedef struct fd_list {
-    int fd[8];
-    int n;
-} fd_list;
-
-static void collect_eventfd_polls(uv_handle_t *h, void *arg) {
-    fd_list *l = arg;
-    uv_os_fd_t fd;
-    if (h->type != UV_POLL || uv_is_closing(h) || uv_fileno(h, &fd) != 0) return;
-    if (l->n < (int)(sizeof(l->fd) / sizeof(l->fd[0])) && is_eventfd(fd)) l->fd[l->n++] = fd;
-}
-
-/* The eventfd poll handle that `after` has and `before` has not, or -1. */
-static int new_event_fd(const fd_list *before, const fd_list *after) {
-    int found = -1;
-    for (int i = 0; i < after->n; i++) {
-        bool old = false;
-        for (int j = 0; j < before->n; j++) old = old || before->fd[j] == after->fd[i];
-        if (old) continue;
-        if (found >= 0) return -1;   /* ambiguous: protect nothing rather than the wrong fd */
-        found = after->fd[i];
-    }
-    return found;
-}
-
-static void park_event_fd(http_server *s) {
-    if (s->event_fd < 0 || fcntl(s->event_fd, F_GETFD) != -1 || errno != EBADF) return;
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0) return;
-    if (devnull != s->event_fd) {
-        if (dup2(devnull, s->event_fd) == s->event_fd) fcntl(s->event_fd, F_SETFD, FD_CLOEXEC);
-        close(devnull);
-    }
-}
-
-static void on_close_step(uv_idle_t *i) {
-    http_server *s = i->data;
-    if (s->ctx && s->close_phase == 0) {
-        s->close_phase = 1;
-        lws_context_destroy(s->ctx);   /* closes every wsi; handles close on later iterations */
-        park_event_fd(s);
-        return;
-    }
-    if (s->ctx) {
-        void *a[2] = {s->ctx, NULL};
-        uv_walk(s->loop, lws_handle_seen, a);
-        if (a[1]) return;   /* lws still has handles on the loop */
-        lws_context_destroy(s->ctx);   /* second call: frees the context */
-        s->ctx = NULL;
-    }
-    uv_idle_stop(&s->idle);
-    uv_close((uv_handle_t *)&s->idle, handle_closed);
+static void lws_gone(void *ud) {
+    http_server *s = ud;
+    s->ctx = NULL;
     uv_close((uv_handle_t *)&s->timer, handle_closed);
 }
 
 static void begin_close(http_server *s) {
     s->closing = true;
     uv_timer_stop(&s->timer);
-    uv_idle_start(&s->idle, on_close_step);
+    if (s->lu) lws_uv_destroy(s->lu, lws_gone, s);
+    else lws_gone(s);
 }
 
 http_server *http_server_new(uv_loop_t *loop, const char *listen, const http_server_limits *lim, char *err,
@@ -1037,16 +1004,13 @@ http_server *http_server_new(uv_loop_t *loop, const char *listen, const http_ser
     }
     snprintf(s->iface, sizeof(s->iface), "%s", iface);
     uv_timer_init(loop, &s->timer);
-    uv_idle_init(loop, &s->idle);
-    s->timer.data = s->idle.data = s;
-    s->handles_open = 2;
+    s->timer.data = s;
+    s->handles_open = 1;
 
     s->protocols[0] = (struct lws_protocols){.name = "nomatron-http", .callback = callback};
-    void *foreign[1] = {loop};
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof(ci));
-    ci.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-    ci.foreign_loops = foreign;
+    ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     ci.user = s;
     ci.max_http_header_data = (unsigned short)s->lim.max_header;
     /* One header table per connection, plus one: when the pool is empty lws
@@ -1056,12 +1020,7 @@ http_server *http_server_new(uv_loop_t *loop, const char *listen, const http_ser
     /* lws's own timeouts (headers, each body read) stay behind ours. */
     ci.timeout_secs = (unsigned int)(s->lim.request_timeout_ms / 1000 + 2);
     ci.server_string = "nomatron";
-    fd_list before = {.n = 0}, after = {.n = 0};
-    uv_walk(loop, collect_eventfd_polls, &before);
-    s->ctx = lws_create_context(&ci);
-    uv_walk(loop, collect_eventfd_polls, &after);
-    s->event_fd = new_event_fd(&before, &after);
-    if (getenv("HTTP_DEBUG_FD")) fprintf(stderr, "DEBUG event_fd=%d\n", s->event_fd);
+    s->ctx = lws_uv_create(loop, &ci, &s->lu);
     if (!s->ctx) {
         snprintf(err, errlen, "lws_create_context failed");
         begin_close(s);

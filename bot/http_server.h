@@ -10,6 +10,9 @@
  *   over max_body (judged on Content-Length before reading, and while
  *   reading), 503 a handler that has not answered within request_timeout_ms.
  * Requests longer than max_header are dropped by lws without an answer.
+ * Chunked request bodies are decoded here (lws 4.1 does not); such a
+ * connection is closed after its answer. Connections over max_connections
+ * are closed at accept.
  *
  * Everything runs on the loop thread. Handlers may answer at once or later
  * (from any callback on the loop). Paths are matched after lws has
@@ -70,8 +73,9 @@ http_server *http_server_new(uv_loop_t *loop, const char *listen, const http_ser
 int http_server_route(http_server *s, const char *method, const char *path, http_handler h, void *ud);
 int http_server_port(const http_server *s);
 
-/* Answers x (status 100..599; content_type may be NULL when len is 0).
- * Takes a copy of body. After it returns 0, x is gone for the caller. */
+/* Answers x (status 200..599; content_type may be NULL). Takes a copy of
+ * body. After it returns 0, x is gone for the caller. Returns
+ * HTTP_SERVER_ERR_STATE when x was already answered or is being aborted. */
 int http_respond(http_exchange *x, int status, const char *content_type, const char *body, size_t len);
 /* The same with extra response headers: a NULL-terminated list of
  * "Name: value" lines (no CR/LF; Content-Length, Content-Type, Connection

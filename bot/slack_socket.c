@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "lws_uv.h"
 
 #define SLOTS (2 * SLACK_SOCKET_MAX_CONNECTIONS)   /* room for a replacement per connection */
 #define OUT_MAX 64                                 /* acks queued on one connection before it is dropped */
@@ -63,6 +64,7 @@ typedef struct sconn {
 struct slack_socket {
     uv_loop_t *loop;
     struct lws_context *ctx;
+    lws_uv *lu;              /* the context's safe destroy */
     slack_socket_opts o;
     char ca_file[512];
     slack_socket_hooks h;
@@ -337,15 +339,6 @@ static int on_writeable(sconn *c) {
 
 static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     sconn *c = user;
-    if (reason == LWS_CALLBACK_PROTOCOL_DESTROY) {
-        /* The context let go of the loop: the last thing close waits for. */
-        slack_socket *s = lws_context_user(lws_get_context(wsi));
-        if (s && s->closing) {
-            s->handles_open--;
-            maybe_done(s);
-        }
-        return 0;
-    }
     /* A connection given up on (silent) may still report in: it is not ours any more. */
     if (c && c->wsi != wsi && reason != LWS_CALLBACK_CLIENT_ESTABLISHED && reason != LWS_CALLBACK_WSI_DESTROY)
         return reason == LWS_CALLBACK_CLIENT_RECEIVE || reason == LWS_CALLBACK_CLIENT_WRITEABLE ? -1 : 0;
@@ -617,16 +610,14 @@ slack_socket *slack_socket_new(uv_loop_t *loop, const slack_socket_opts *opts, c
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    void *loops[1] = {loop};
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.gid = -1;
     info.uid = -1;
     info.user = s;
     if (s->ca_file[0]) info.client_ssl_ca_filepath = s->ca_file;
-    s->ctx = lws_create_context(&info);
+    s->ctx = lws_uv_create(loop, &info, &s->lu);
     if (!s->ctx) {
         snprintf(err, errlen, "cannot create the libwebsockets context for Slack");
         free(s);
@@ -681,16 +672,19 @@ static void handle_closed(uv_handle_t *h) {
 
 /* The lws context goes once every connection has closed (or the grace
  * timer ran out): destroying it first would cut them without a close frame. */
+static void context_gone(void *ud) {
+    slack_socket *s = ud;
+    s->handles_open--;
+    maybe_done(s);
+}
+
 static void destroy_context(slack_socket *s) {
     if (!s->ctx) return;
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, handle_closed);
-    /* With a foreign loop lws closes its handles as the loop runs on, and
-     * says so with PROTOCOL_DESTROY. */
-    s->handles_open++;
-    struct lws_context *ctx = s->ctx;
+    s->handles_open++;   /* released by context_gone */
     s->ctx = NULL;
-    lws_context_destroy(ctx);
+    lws_uv_destroy(s->lu, context_gone, s);
 }
 
 static void grace_fire(uv_timer_t *t) { destroy_context(t->data); }
