@@ -26,6 +26,7 @@ typedef struct posted {
     struct posted *next;
     slack_adapter *s;
     char channel[SLACK_ID_LEN];
+    char user[SLACK_ID_LEN];   /* who asked: told privately if the message cannot be posted */
     char ts[SLACK_TS_LEN];   /* "" until chat.postMessage answers */
     bool posting;            /* chat.postMessage in flight */
     bool dirty;              /* changed since the last text sent */
@@ -227,6 +228,7 @@ static void api_error(slack_adapter *s, const char *what, int code, const slack_
 }
 
 static void send_update(posted *p);
+static void say_ephemeral(slack_adapter *s, const slack_cmd *c, const char *text, bool pre);
 
 static void update_done(void *ud, int code, const slack_api_result *res) {
     posted *p = ud;
@@ -257,6 +259,18 @@ static void post_done(void *ud, int code, const slack_api_result *res) {
     p->posting = false;
     if (code != SLACK_API_OK) {
         api_error(s, "chat.postMessage", code, res);
+        if (code != SLACK_API_ERR_CLOSED) {
+            /* The request exists: whoever asked must learn its ID even when the channel refuses the message. */
+            char text[320];
+            snprintf(text, sizeof(text),
+                     "D-%" PRId64 " was created, but its message could not be posted here (%s); follow it with "
+                     "/nomatron audit D-%" PRId64 "\n",
+                     p->view.id, code == SLACK_API_ERR_SLACK && res ? res->error : slack_api_strerror(code), p->view.id);
+            slack_cmd c = {.s = s};
+            snprintf(c.channel, sizeof(c.channel), "%s", p->channel);
+            snprintf(c.user, sizeof(c.user), "%s", p->user);
+            say_ephemeral(s, &c, text, false);
+        }
         forget_posted(s, p);
         return;
     }
@@ -320,6 +334,7 @@ static void post_request(slack_adapter *s, const slack_cmd *c, const bot_request
     if (!p) return;
     p->s = s;
     snprintf(p->channel, sizeof(p->channel), "%s", c->channel);
+    snprintf(p->user, sizeof(p->user), "%s", c->user);
     view_from_facts(&p->view, f);
     nm_buf body;
     nm_buf_init(&body, BODY_MAX);

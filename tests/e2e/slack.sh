@@ -125,15 +125,21 @@ fake POST /_fake/fail '{"method":"chat.postEphemeral","error":"user_not_in_chann
 slash U0DAVE C0DEPLOY 'whoami' >/dev/null
 check "someone the channel cannot show an ephemeral to gets a direct message" wait_for 10 bash -c "dms | grep -q '^D[A-Z0-9]*: .*slack:U0DAVE'"
 
+fake POST /_fake/fail '{"method":"chat.postMessage","error":"not_in_channel","count":1}' >/dev/null
+slash U0REQUESTER C0PRIVATE 'deploy api v5 to staging' >/dev/null
+check "a channel that refuses the message: the asker still learns the request ID" wait_for 10 seen_ephemeral 'U0REQUESTER: D-[0-9]+ was created, but its message could not be posted here \(not_in_channel\)'
+
 # --- approval by another person ---
 slash U0REQUESTER C0DEPLOY 'deploy web v3 to production' >/dev/null
-check "approval: the request waits, 0/1 shown" wait_for 10 seen_version 'D-2.*approval 0/1'
+wait_for 10 bash -c "[ -n \"\$(psql '$pg' -XAtqc \"SELECT id FROM requests WHERE version = 'v3' AND env = 'production'\")\" ]"
+rid=$(sql "SELECT id FROM requests WHERE version = 'v3' AND env = 'production'")
+check "approval: the request waits, 0/1 shown" wait_for 10 seen_version "D-$rid.*approval 0/1"
 check "approval: the message shows the plan" wait_for 10 bash -c "fake GET '/_fake/calls?method=chat.update' | grep -q 'JobModifyIndex'"
-slash U0REQUESTER C0DEPLOY 'approve 2' >/dev/null
+slash U0REQUESTER C0DEPLOY "approve $rid" >/dev/null
 check "approval: the requester cannot approve" wait_for 10 seen_ephemeral 'U0REQUESTER: refused: .*\[not_approver\]'
-slash U0APPROVER C0DEPLOY 'approve D-2' >/dev/null
-check "approval: counted for ana (ephemeral)" wait_for 10 seen_ephemeral 'U0APPROVER: D-2 approved'
-check "approval: the message goes on to succeeded" wait_for 30 seen_version 'D-2.*succeeded'
+slash U0APPROVER C0DEPLOY "approve D-$rid" >/dev/null
+check "approval: counted for ana (ephemeral)" wait_for 10 seen_ephemeral "U0APPROVER: D-$rid approved"
+check "approval: the message goes on to succeeded" wait_for 30 seen_version "D-$rid.*succeeded"
 check "approval: the approver is named on the message" bash -c "fake GET '/_fake/calls?method=chat.update' | grep -q '<@U0APPROVER>'"
 
 # --- redelivery, another workspace, 429 ---
