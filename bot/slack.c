@@ -20,6 +20,7 @@
 #define HTTP_RESPONSE_MAX (1024 * 1024)
 #define BODY_MAX (64 * 1024)   /* one Web API request body */
 #define AUTH_RETRY_MS 5000
+#define NAMES_MAX 256          /* Slack users whose names are remembered for the log */
 
 /* A request's message in a channel, edited as the request moves. */
 typedef struct posted {
@@ -59,6 +60,11 @@ struct slack_adapter {
     char seen[SEEN_MAX][SLACK_TRIGGER_LEN];   /* a ring of the last SEEN_MAX keys */
     int seen_next;
     int16_t seen_index[SEEN_BUCKETS];          /* key hash -> ring slot + 1 (0 = empty), linear probing */
+    struct {
+        char id[SLACK_ID_LEN];
+        char name[128];            /* "" while users.info is asked */
+    } names[NAMES_MAX];            /* a ring: the oldest name is forgotten */
+    int names_next;
     int db_writes;                 /* message records in flight on the thread pool */
     int handles;                   /* socket + timer + api still closing */
     void (*closed)(void *);
@@ -118,6 +124,58 @@ static bool seen_before(slack_adapter *s, const char *key) {
     s->seen_index[fb] = (int16_t)(slot + 1);
     s->seen_next = (slot + 1) % SEEN_MAX;
     return false;
+}
+
+/* Slack IDs are upper-case letters and digits; anything else never reaches a URL. */
+static bool id_ok(const char *id) {
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (!((id[n] >= 'A' && id[n] <= 'Z') || (id[n] >= '0' && id[n] <= '9'))) return false;
+    return n > 0 && n <= 32;
+}
+
+static bool ts_ok(const char *ts) {
+    size_t n = 0;
+    for (; ts[n]; n++)
+        if (!((ts[n] >= '0' && ts[n] <= '9') || ts[n] == '.')) return false;
+    return n > 0 && n < SLACK_TS_LEN;
+}
+
+/* ---- people's names (users.info), for the log only: IDs decide everything ---- */
+
+typedef struct name_ctx {
+    slack_adapter *s;
+    int slot;
+    char id[SLACK_ID_LEN];
+} name_ctx;
+
+static void name_done(void *ud, int code, const slack_api_result *res) {
+    name_ctx *n = ud;
+    slack_adapter *s = n->s;
+    if (code == SLACK_API_OK && !s->closing && strcmp(s->names[n->slot].id, n->id) == 0)
+        snprintf(s->names[n->slot].name, sizeof(s->names[0].name), "%s",
+                 res->display_name[0] ? res->display_name : res->user_name[0] ? res->user_name : res->real_name);
+    free(n);
+}
+
+/* The user's name if known; otherwise asks Slack once and returns NULL. */
+static const char *user_name(slack_adapter *s, const char *id) {
+    if (!id_ok(id)) return NULL;
+    for (int i = 0; i < NAMES_MAX; i++)
+        if (strcmp(s->names[i].id, id) == 0) return s->names[i].name[0] ? s->names[i].name : NULL;
+    int slot = s->names_next;
+    s->names_next = (slot + 1) % NAMES_MAX;
+    snprintf(s->names[slot].id, sizeof(s->names[0].id), "%s", id);
+    s->names[slot].name[0] = '\0';
+    name_ctx *n = calloc(1, sizeof(*n));
+    if (!n) return NULL;
+    n->s = s;
+    n->slot = slot;
+    snprintf(n->id, sizeof(n->id), "%s", id);
+    char query[96];
+    snprintf(query, sizeof(query), "user=%s", id);   /* IDs are [A-Z0-9] (slack_proto bounds them) */
+    if (slack_api_get(s->api, "users.info", query, name_done, n) != SLACK_API_OK) free(n);
+    return NULL;
 }
 
 /* ---- the audit record of a posted message ---- */
@@ -188,6 +246,10 @@ static void permalink_done(void *ud, int code, const slack_api_result *res) {
 }
 
 static void ask_permalink(slack_adapter *s, int64_t req, const char *channel, const char *ts) {
+    if (!id_ok(channel) || !ts_ok(ts)) {
+        record_message(s, req, channel, ts, NULL);
+        return;
+    }
     perma_ctx *p = calloc(1, sizeof(*p));
     if (!p) return;
     p->s = s;
@@ -505,6 +567,7 @@ static void on_slash(slack_adapter *s, const slack_frame *f) {
     snprintf(idem, sizeof(idem), "slack:%s:%s", team, key);
     bot_inbound in = {.platform = "slack", .team = team, .channel = channel, .actor = actor, .idem_key = idem,
                       .route = "slack"};
+    nm_log(NM_LOG_INFO, "slack: command", "actor", actor, "name", user_name(s, c->user), "channel", channel, NULL);
     bot_core_handle(s->core, &in, f->slash.text, strlen(f->slash.text), &slack_replier, c);
 }
 

@@ -45,7 +45,10 @@ struct slack_api {
         int64_t until;
     } blocked[MAX_BLOCKED];
     uv_timer_t pump_timer;
-    bool closing, timer_closed;
+    call *failed, **failed_tail;    /* refused by http_client, completed on fail_timer */
+    uv_timer_t fail_timer;
+    int timers_open;
+    bool closing;
 };
 
 const char *slack_api_strerror(int code) {
@@ -65,6 +68,7 @@ const char *slack_api_strerror(int code) {
 
 static void pump(slack_api *a);
 static void maybe_free(slack_api *a);
+static void fail_fire(uv_timer_t *t);
 
 static void call_free(call *c) {
     free(c->body);
@@ -162,12 +166,26 @@ static void http_done(void *ud, const http_response *res) {
     pump(a);
 }
 
+/* A call http_client refused: completed from the loop, never inside
+ * slack_api_post (callers link their state after the post returns). */
+static void fail_later(slack_api *a, call *c) {
+    c->next = NULL;
+    *a->failed_tail = c;
+    a->failed_tail = &c->next;
+    uv_timer_start(&a->fail_timer, fail_fire, 0, 0);
+}
+
 static void send_call(slack_api *a, call *c) {
-    char url[1024];
+    size_t ulen = strlen(a->url) + strlen(c->method) + (c->get ? c->len + 1 : 0) + 1;
+    char *url = malloc(ulen);
+    if (!url) {
+        fail_later(a, c);
+        return;
+    }
+    if (c->get) snprintf(url, ulen, "%s%s%s%s", a->url, c->method, c->len ? "?" : "", c->len ? c->body : "");
+    else snprintf(url, ulen, "%s%s", a->url, c->method);
     const char *headers[3] = {c->app_token ? a->app_auth : a->bot_auth,
                               c->get ? NULL : "Content-Type: application/json; charset=utf-8", NULL};
-    if (c->get) snprintf(url, sizeof(url), "%s%s%s%s", a->url, c->method, c->len ? "?" : "", c->len ? c->body : "");
-    else snprintf(url, sizeof(url), "%s%s", a->url, c->method);
     http_request req = {
         .method = c->get ? "GET" : "POST",
         .url = url,
@@ -178,15 +196,28 @@ static void send_call(slack_api *a, call *c) {
     };
     if (c->lane) c->lane->busy = true;
     a->in_flight++;
-    if (http_client_send(a->http, &req, http_done, c) != 0) {
+    int rc = http_client_send(a->http, &req, http_done, c);   /* copies the URL */
+    free(url);
+    if (rc != 0) {
         a->in_flight--;
         if (c->lane) c->lane->busy = false;
-        nm_log(NM_LOG_WARN, "slack: call could not be sent", "method", c->method, NULL);
-        complete(a, c, SLACK_API_ERR_HTTP, NULL);
+        nm_log(NM_LOG_WARN, "slack: call could not be sent", "method", c->method, "error", http_strerror(rc), NULL);
+        fail_later(a, c);
     }
 }
 
 static void pump_fire(uv_timer_t *t) { pump(t->data); }
+
+static void fail_fire(uv_timer_t *t) {
+    slack_api *a = t->data;
+    while (a->failed) {
+        call *c = a->failed;
+        a->failed = c->next;
+        if (!a->failed) a->failed_tail = &a->failed;
+        complete(a, c, a->closing ? SLACK_API_ERR_CLOSED : SLACK_API_ERR_HTTP, NULL);
+    }
+    pump(a);
+}
 
 /* Sends whatever may go now and sets the timer for the next that may. */
 static void pump(slack_api *a) {
@@ -205,7 +236,15 @@ static void pump(slack_api *a) {
         a->queued--;
         send_call(a, c);
     }
-    for (lane *l = a->lanes; l; l = l->next) {
+    for (lane **lp = &a->lanes; *lp;) {
+        lane *l = *lp;
+        /* An idle lane past its pace is forgotten: one per channel or DM ever used would pile up. */
+        if (!l->busy && !l->head && l->next_at <= now) {
+            *lp = l->next;
+            free(l);
+            continue;
+        }
+        lp = &l->next;
         if (l->busy || !l->head) continue;
         int64_t at = l->next_at, until = blocked_until(a, l->head->method);
         if (until > at) at = until;
@@ -280,12 +319,15 @@ int slack_api_post(slack_api *a, const char *method, const char *body, size_t le
             if (!nb) return SLACK_API_ERR_NOMEM;
             memcpy(nb, body, len);
             nb[len] = '\0';
-            if (w->cb) w->cb(w->ud, SLACK_API_ERR_SUPERSEDED, NULL);
+            slack_api_cb old_cb = w->cb;
+            void *old_ud = w->ud;
             free(w->body);
             w->body = nb;
             w->len = len;
             w->cb = cb;
             w->ud = ud;
+            /* Last, and nothing of a or w touched after: the callback may close the api. */
+            if (old_cb) old_cb(old_ud, SLACK_API_ERR_SUPERSEDED, NULL);
             return SLACK_API_OK;
         }
     }
@@ -314,6 +356,7 @@ int slack_api_get(slack_api *a, const char *method, const char *query, slack_api
 
 int slack_api_open_connection(slack_api *a, slack_api_cb cb, void *ud) {
     if (a->closing) return SLACK_API_ERR_CLOSED;
+    if (a->queued >= SLACK_API_QUEUE_MAX) return SLACK_API_ERR_FULL;
     call *c = call_new(a, "apps.connections.open", "", 0);
     if (!c) return SLACK_API_ERR_NOMEM;
     c->app_token = true;
@@ -343,14 +386,17 @@ slack_api *slack_api_new(uv_loop_t *loop, http_client *http, const char *api_url
     snprintf(a->bot_auth, sizeof(a->bot_auth), "Authorization: Bearer %s", bot_token ? bot_token : "");
     snprintf(a->app_auth, sizeof(a->app_auth), "Authorization: Bearer %s", app_token ? app_token : "");
     a->free_tail = &a->free_head;
+    a->failed_tail = &a->failed;
     uv_timer_init(loop, &a->pump_timer);
-    a->pump_timer.data = a;
+    uv_timer_init(loop, &a->fail_timer);
+    a->pump_timer.data = a->fail_timer.data = a;
+    a->timers_open = 2;
     return a;
 }
 
 /* Freed when the timer is closed and the calls in flight have come back. */
 static void maybe_free(slack_api *a) {
-    if (!a->closing || !a->timer_closed || a->in_flight > 0) return;
+    if (!a->closing || a->timers_open > 0 || a->in_flight > 0) return;
     while (a->lanes) {
         lane *l = a->lanes;
         a->lanes = l->next;
@@ -363,7 +409,7 @@ static void maybe_free(slack_api *a) {
 
 static void timer_closed(uv_handle_t *h) {
     slack_api *a = h->data;
-    a->timer_closed = true;
+    a->timers_open--;
     maybe_free(a);
 }
 
@@ -382,7 +428,15 @@ void slack_api_close(slack_api *a) {
             l->head = c->next;
             complete(a, c, SLACK_API_ERR_CLOSED, NULL);
         }
+    while (a->failed) {
+        call *c = a->failed;
+        a->failed = c->next;
+        complete(a, c, SLACK_API_ERR_CLOSED, NULL);
+    }
+    a->failed_tail = &a->failed;
     a->queued = 0;
     /* Calls in flight come back through http_done (closing the http_client ends them). */
+    uv_timer_stop(&a->fail_timer);
     uv_close((uv_handle_t *)&a->pump_timer, timer_closed);
+    uv_close((uv_handle_t *)&a->fail_timer, timer_closed);
 }

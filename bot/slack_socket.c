@@ -124,7 +124,7 @@ int slack_ws_url_parse(const char *url, bool *tls, char *host, size_t hostlen, i
     size_t hl = (size_t)(he - hs);
     if (hl == 0 || hl >= hostlen) return -1;
     for (const char *q = hs; q < he; q++)
-        if (*q == '@' || *q == ' ' || (unsigned char)*q < 0x21) return -1;   /* no userinfo, no controls */
+        if (*q == '@' || (unsigned char)*q < 0x21 || *q == 0x7f) return -1;   /* no userinfo, blanks, controls */
     memcpy(host, hs, hl);
     host[hl] = '\0';
     if (portp) {
