@@ -9,6 +9,7 @@
 #     TEXT [whoami]      the command: whoami is answered from the snapshot, so the run measures the adapter
 #                        (envelope in, ack, core, ephemeral answer out), not PostgreSQL
 #     CONNECTIONS [2]    chat.slack.num_connections
+#     LOG_LEVEL [info]   the bot's log level (info logs one line per command)
 #     REDIS_PORT [$NOMATRON_REDIS_PORT|6390], PG_PORT [$NOMATRON_PG_PORT|5441]: running servers (deploy/dev/lib.sh)
 #
 # Printed, all from one run:
@@ -23,7 +24,7 @@ set -uo pipefail
 BUILD=${1:?usage: slack.sh BUILD_DIR}
 NOMATRON=$BUILD/bin/nomatron FAKE=$BUILD/bin/slack-fake
 for b in "$NOMATRON" "$FAKE"; do [ -x "$b" ] || { echo "missing $b"; exit 1; }; done
-RATE=${RATE:-1000} COUNT=${COUNT:-10000} TEXT=${TEXT:-whoami} CONNECTIONS=${CONNECTIONS:-2}
+RATE=${RATE:-1000} COUNT=${COUNT:-10000} TEXT=${TEXT:-whoami} CONNECTIONS=${CONNECTIONS:-2} LOG_LEVEL=${LOG_LEVEL:-info}
 REDIS_PORT=${REDIS_PORT:-${NOMATRON_REDIS_PORT:-6390}} PG_PORT=${PG_PORT:-${NOMATRON_PG_PORT:-5441}}
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
@@ -54,18 +55,28 @@ jobs:
 YAML
 
 t0=$(date +%s%N)
-NOMATRON_LOG_LEVEL=info "$NOMATRON" serve --config "$tmp/nomatron.yaml" --role bot --listen off >"$tmp/nm.log" 2>&1 &
+NOMATRON_LOG_LEVEL=$LOG_LEVEL "$NOMATRON" serve --config "$tmp/nomatron.yaml" --role bot --listen off >"$tmp/nm.log" 2>&1 &
 nm_pid=$!
-for _ in $(seq 500); do [ "$(grep -c 'slack: connection ready' "$tmp/nm.log")" -ge "$CONNECTIONS" ] && break; sleep 0.01; done
+# ready = the bot's own "connection ready" log lines (info); with LOG_LEVEL=warn, the fake's hello count, polled
 ms_of() { $PY -c 'import sys,datetime; t=datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc); print(int(t.timestamp()*1000))' "$1"; }
-first=$(grep -m1 'slack: connection ready' "$tmp/nm.log" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
-all=$(grep 'slack: connection ready' "$tmp/nm.log" | sed -n "${CONNECTIONS}p" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
-[ -n "$first" ] || { echo "no hello"; cat "$tmp/nm.log"; exit 1; }
-echo "start -> first hello: $(( $(ms_of "$first") - t0 / 1000000 )) ms; all $CONNECTIONS ready: $(( $(ms_of "$all") - t0 / 1000000 )) ms"
+hellos() { fake GET /_fake/connections | grep -o '"hello_sent":true' | wc -l; }
+if [ "$LOG_LEVEL" = info ]; then
+  for _ in $(seq 500); do [ "$(grep -c 'slack: connection ready' "$tmp/nm.log")" -ge "$CONNECTIONS" ] && break; sleep 0.01; done
+  first=$(grep -m1 'slack: connection ready' "$tmp/nm.log" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
+  all=$(grep 'slack: connection ready' "$tmp/nm.log" | sed -n "${CONNECTIONS}p" | grep -Eo 'ts=[^ ]+' | cut -d= -f2)
+  [ -n "$all" ] || { echo "no hello"; cat "$tmp/nm.log"; exit 1; }
+  echo "start -> first hello: $(( $(ms_of "$first") - t0 / 1000000 )) ms; all $CONNECTIONS ready: $(( $(ms_of "$all") - t0 / 1000000 )) ms"
+else
+  for _ in $(seq 1000); do [ "$(hellos)" -ge "$CONNECTIONS" ] && break; sleep 0.005; done
+  echo "start -> all $CONNECTIONS ready: $(( ($(date +%s%N) - t0) / 1000000 )) ms (polled; coarse)"
+fi
 
 sleep 2
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$nm_pid/status")
-echo "RSS idle: $((rss_idle / 1024)).$(( (rss_idle % 1024) * 10 / 1024 )) MiB"
+anon_idle=$(awk '/RssAnon/ {print $2}' "/proc/$nm_pid/status")
+priv_idle=$(awk '/^Private_(Clean|Dirty):/ {n += $2} END {print n}' "/proc/$nm_pid/smaps_rollup")
+mib() { echo "$(($1 / 1024)).$(( ($1 % 1024) * 10 / 1024 ))"; }
+echo "RSS idle: $(mib "$rss_idle") MiB (private to the process: $(mib "$priv_idle") MiB, of which anonymous $(mib "$anon_idle") MiB; the rest is shared library pages)"
 
 tck=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$nm_pid/stat"; }
@@ -82,6 +93,7 @@ for _ in $(seq 100); do
 done
 c1=$(cpu) u1=$(ucpu)
 rss_load=$(awk '/VmHWM/ {print $2}' "/proc/$nm_pid/status")
+priv_load=$(awk '/^Private_(Clean|Dirty):/ {n += $2} END {print n}' "/proc/$nm_pid/smaps_rollup")
 $PY - "$res" "$COUNT" "$RATE" "$((c1 - c0))" "$tck" "$n" "$((u1 - u0))" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1]); count = int(sys.argv[2]); rate = sys.argv[3]
@@ -95,4 +107,4 @@ print(f"bot CPU per command: {ticks / tck / count * 1e6:.1f} us  ({ticks} ticks 
       f" user {uticks / tck / count * 1e6:.1f} us, kernel {(ticks - uticks) / tck / count * 1e6:.1f} us)")
 print(f"answers delivered (chat.postEphemeral calls): {answers} of {count}")
 PY
-echo "RSS at load (VmHWM): $((rss_load / 1024)).$(( (rss_load % 1024) * 10 / 1024 )) MiB"
+echo "RSS at load (VmHWM): $(mib "$rss_load") MiB (private after the run: $(mib "$priv_load") MiB)"
