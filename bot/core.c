@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "govern.h"
@@ -731,6 +733,21 @@ void bot_core_too_long(bot_core *c, const bot_replier *to, void *ud) {
 }
 
 /* ---- lifecycle ---- */
+
+void bot_session_id(char *out, size_t outlen) {
+    unsigned char raw[8];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        uint64_t x = (uint64_t)getpid() ^ (uint64_t)uv_hrtime();
+        memcpy(raw, &x, sizeof(raw));
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(raw) && n + 2 < outlen; i++) {
+        out[n++] = hex[raw[i] >> 4];
+        out[n++] = hex[raw[i] & 15];
+    }
+    if (outlen) out[n] = '\0';
+}
 
 bot_core *bot_core_new(uv_loop_t *loop, config *cfg, queue_async *qa, dbpool *db, const char *answer_route) {
     bot_core *c = calloc(1, sizeof(*c));

@@ -103,6 +103,9 @@ int bot_core_pending(const bot_core *c);
  * still waiting); the thread-pool work in flight completes first, so call
  * this and then run the loop until it has no more work. */
 void bot_core_cancel_tasks(bot_core *c);
+/* A random session ID (16 hex digits) for a process's own event route. */
+void bot_session_id(char *out, size_t outlen);
+
 /* Frees the core. No command may be pending (run the loop first). */
 void bot_core_free(bot_core *c);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -260,21 +259,6 @@ static void on_sighup(uv_signal_t *s, int signum) {
         nm_log(NM_LOG_ERROR, "configuration reload could not start", NULL);
 }
 
-static void make_session(char *out, size_t outlen) {
-    unsigned char raw[8];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        uint64_t x = (uint64_t)getpid() ^ (uint64_t)uv_hrtime();
-        memcpy(raw, &x, sizeof(raw));
-    }
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof(raw) && n + 2 < outlen; i++) {
-        out[n++] = hex[raw[i] >> 4];
-        out[n++] = hex[raw[i] & 15];
-    }
-    out[n] = '\0';
-}
-
 static int start_http(server *sv, const char *listen) {
     char err[256];
     sv->http = http_server_new(sv->loop, listen, NULL, err, sizeof(err));
@@ -297,7 +281,7 @@ int serve_run(config_holder *holder, const serve_opts *opts) {
     sv->holder = holder;
     http_server_log_to_nm();   /* before any lws context: its notices would go to stderr */
     sv->cfg = config_holder_get(holder);
-    make_session(sv->session, sizeof(sv->session));
+    bot_session_id(sv->session, sizeof(sv->session));
     snprintf(sv->route, sizeof(sv->route), "bot:%s", sv->session);
     /* A stable consumer name: entries this host read but never acknowledged are read again after a restart. */
     char host[64] = "bot";

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -460,21 +459,6 @@ static void shell_quit(shell *sh, int code) {
     sh->qa = NULL;
 }
 
-static void make_session(char *out, size_t outlen) {
-    unsigned char raw[8];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        uint64_t x = (uint64_t)getpid() ^ (uint64_t)uv_hrtime();
-        memcpy(raw, &x, sizeof(raw));
-    }
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof(raw) && n + 2 < outlen; i++) {
-        out[n++] = hex[raw[i] >> 4];
-        out[n++] = hex[raw[i] & 15];
-    }
-    out[n] = '\0';
-}
-
 int shell_run(config_holder *holder, const shell_opts *opts) {
     shell *sh = calloc(1, sizeof(*sh));
     if (!sh) return 1;
@@ -483,7 +467,7 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
     sh->cfg = config_holder_get(holder);
     const config *cfg = sh->cfg;
     sh->timeout_s = opts->timeout_s;
-    make_session(sh->session, sizeof(sh->session));
+    bot_session_id(sh->session, sizeof(sh->session));
     snprintf(sh->route, sizeof(sh->route), "shell:%s", sh->session);
     nm_buf_init(&sh->line, SHELL_LINE_MAX);
 

@@ -278,28 +278,49 @@ int queue_async_task_add(queue_async *qa, const char *task_id, const char *task_
     return QUEUE_OK;
 }
 
+/* The entries of a one-stream XREAD / XREADGROUP reply, or NULL. */
+static redisReply *stream_entries(redisReply *reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_ARRAY ||
+        reply->element[0]->elements != 2 || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return reply->element[0]->element[1];
+}
+
+/* Entry i's ID, or NULL when the entry is malformed; its "event" field (at
+ * most QUEUE_MAX_PAYLOAD bytes) in *json / *len, or *json NULL. */
+static const char *stream_entry(redisReply *entries, size_t i, const char **json, size_t *len) {
+    redisReply *e = entries->element[i];
+    *json = NULL;
+    *len = 0;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING) return NULL;
+    redisReply *f = e->element[1];
+    for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
+        if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "event") == 0 &&
+            f->element[j + 1]->type == REDIS_REPLY_STRING && f->element[j + 1]->len <= QUEUE_MAX_PAYLOAD) {
+            *json = f->element[j + 1]->str;
+            *len = f->element[j + 1]->len;
+            break;
+        }
+    return e->element[0]->str;
+}
+
 static void follow_reply(redisAsyncContext *ac, void *r, void *privdata) {
     (void)ac;
     queue_async *qa = privdata;
     redisReply *reply = r;
     qa->read_pending = false;
     if (!reply || qa->closing) return;   /* disconnected: on_connect re-arms the read */
+    redisReply *entries;
     if (reply->type == REDIS_REPLY_ERROR) {
         nm_log(NM_LOG_WARN, "event stream read failed", "error", reply->str, NULL);
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-               reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
-        redisReply *entries = reply->element[0]->element[1];
-        for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
-            redisReply *e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
-                continue;
-            snprintf(qa->last_id, sizeof(qa->last_id), "%s", e->element[0]->str);
-            redisReply *f = e->element[1];
-            for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
-                if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "event") == 0 &&
-                    f->element[j + 1]->type == REDIS_REPLY_STRING && f->element[j + 1]->len <= QUEUE_MAX_PAYLOAD)
-                    qa->event_cb(qa->event_ud, f->element[j + 1]->str, f->element[j + 1]->len);
-            }
+    } else if ((entries = stream_entries(reply))) {
+        for (size_t i = 0; i < entries->elements; i++) {
+            const char *json;
+            size_t len;
+            const char *id = stream_entry(entries, i, &json, &len);
+            if (!id) continue;
+            snprintf(qa->last_id, sizeof(qa->last_id), "%s", id);
+            if (json) qa->event_cb(qa->event_ud, json, len);
         }
     }
     follow_read(qa);
@@ -334,28 +355,22 @@ static void group_reply(redisAsyncContext *ac, void *r, void *privdata) {
     qa->group_pending = false;
     if (!reply || qa->closing) return;   /* disconnected: on_connect re-arms the read */
     size_t seen = 0;
+    redisReply *entries;
     if (reply->type == REDIS_REPLY_ERROR) {
         nm_log(NM_LOG_WARN, "event group read failed", "error", reply->str, NULL);
         if (strncmp(reply->str, "NOGROUP", 7) == 0)
             redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s $ MKSTREAM", QUEUE_EVENTS_STREAM,
                               QUEUE_EVENTS_GROUP);
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-               reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
-        redisReply *entries = reply->element[0]->element[1];
-        for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
-            redisReply *e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
-                continue;
+    } else if ((entries = stream_entries(reply))) {
+        for (size_t i = 0; i < entries->elements; i++) {
+            const char *json;
+            size_t len;
+            const char *id = stream_entry(entries, i, &json, &len);
+            if (!id) continue;
             seen++;
-            redisReply *f = e->element[1];
-            for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
-                if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "event") == 0 &&
-                    f->element[j + 1]->type == REDIS_REPLY_STRING && f->element[j + 1]->len <= QUEUE_MAX_PAYLOAD)
-                    qa->group_cb(qa->group_ud, f->element[j + 1]->str, f->element[j + 1]->len);
-            }
+            if (json) qa->group_cb(qa->group_ud, json, len);
             if (qa->closing || !qa->c[CONN_GROUP].ac) return;
-            redisAsyncCommand(ac, NULL, NULL, "XACK %s %s %s", QUEUE_EVENTS_STREAM, QUEUE_EVENTS_GROUP,
-                              e->element[0]->str);
+            redisAsyncCommand(ac, NULL, NULL, "XACK %s %s %s", QUEUE_EVENTS_STREAM, QUEUE_EVENTS_GROUP, id);
         }
     }
     if (seen == 0 && strcmp(qa->group_from, "0") == 0) snprintf(qa->group_from, sizeof(qa->group_from), ">");
