@@ -185,6 +185,7 @@ typedef struct msg_record {
     slack_adapter *s;
     int64_t req;
     char team[SLACK_ID_LEN], channel[SLACK_ID_LEN + 8], ts[SLACK_TS_LEN], permalink[512];
+    char actor[SLACK_ID_LEN + 8];   /* "in": who clicked; "" for our own messages */
     int rc;
 } msg_record;
 
@@ -198,7 +199,7 @@ static void record_work(uv_work_t *w) {
     }
     audit_origin o = {.platform = "slack", .team = m->team[0] ? m->team : NULL, .channel = m->channel,
                       .message_ref = m->ts, .permalink = m->permalink[0] ? m->permalink : NULL};
-    m->rc = audit_message_record(db, m->req, &o, "out", NULL);
+    m->rc = audit_message_record(db, m->req, &o, m->actor[0] ? "in" : "out", m->actor[0] ? m->actor : NULL);
     dbpool_put(m->s->db, db, m->rc == AUDIT_ERR_CONNECT);
 }
 
@@ -216,9 +217,12 @@ static void record_done(uv_work_t *w, int status) {
     maybe_closed(s);
 }
 
-static void record_message(slack_adapter *s, int64_t req, const char *channel, const char *ts, const char *permalink) {
+/* actor NULL: a message we posted ("out"); else a click on a message by actor ("in"). */
+static void record_message_as(slack_adapter *s, int64_t req, const char *channel, const char *ts,
+                              const char *permalink, const char *actor) {
     msg_record *m = calloc(1, sizeof(*m));
     if (!m) return;
+    snprintf(m->actor, sizeof(m->actor), "%s", actor ? actor : "");
     m->s = s;
     m->req = req;
     snprintf(m->team, sizeof(m->team), "%s", s->team_id);
@@ -228,6 +232,10 @@ static void record_message(slack_adapter *s, int64_t req, const char *channel, c
     m->work.data = m;
     if (uv_queue_work(s->loop, &m->work, record_work, record_done) == 0) s->db_writes++;
     else free(m);
+}
+
+static void record_message(slack_adapter *s, int64_t req, const char *channel, const char *ts, const char *permalink) {
+    record_message_as(s, req, channel, ts, permalink, NULL);
 }
 
 typedef struct perma_ctx {
@@ -598,6 +606,12 @@ static void on_button(slack_adapter *s, const slack_frame *f) {
     bot_inbound in = {.platform = "slack", .team = s->team_id, .channel = channel, .actor = actor,
                       .message_ref = f->interactive.message_ts, .route = "slack"};
     s->st.commands++;
+    /* The click is part of the trail: who pressed what on which message. */
+    const char *v = f->interactive.action_value;
+    char *end = NULL;
+    long long req = strtoll(v + (strncmp(v, "D-", 2) == 0 ? 2 : 0), &end, 10);
+    if (req > 0 && end && *end == '\0' && ts_ok(f->interactive.message_ts))
+        record_message_as(s, req, c->channel, f->interactive.message_ts, NULL, actor);
     bot_core_handle(s->core, &in, text, strlen(text), &slack_replier, c);
 }
 

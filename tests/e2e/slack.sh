@@ -142,6 +142,23 @@ check "approval: counted for ana (ephemeral)" wait_for 10 seen_ephemeral "U0APPR
 check "approval: the message goes on to succeeded" wait_for 30 seen_version "D-$rid.*succeeded"
 check "approval: the approver is named on the message" bash -c "fake GET '/_fake/calls?method=chat.update' | grep -q '<@U0APPROVER>'"
 
+# --- the Approve button on the message does the same, by the person who clicks ---
+slash U0REQUESTER C0DEPLOY 'deploy api v6 to production' >/dev/null
+wait_for 10 bash -c "[ -n \"\$(psql '$pg' -XAtqc \"SELECT id FROM requests WHERE version = 'v6'\")\" ]"
+bid=$(sql "SELECT id FROM requests WHERE version = 'v6'")
+check "button: the request message carries Approve / Reject" wait_for 10 bash -c "fake GET '/_fake/messages' | grep -q 'nomatron.approve'"
+bts=$(fake GET /_fake/messages | py "print([m['ts'] for m in d['messages'] if 'D-$bid' in m['text']][0])")
+click=$($PY -c 'import json,sys; print(json.dumps({"type":"interactive","payload":{"type":"block_actions",
+  "user":{"id":"U0APPROVER","team_id":"T0TEAM"},"team":{"id":"T0TEAM","domain":"acme"},"api_app_id":"A0NOMATRON",
+  "container":{"type":"message","message_ts":sys.argv[2],"channel_id":"C0DEPLOY","is_ephemeral":False},
+  "channel":{"id":"C0DEPLOY","name":"deploys"},"trigger_id":"111.222.click","response_url":"http://127.0.0.1/none",
+  "actions":[{"type":"button","action_id":"nomatron.approve","block_id":"b","value":"D-"+sys.argv[1],
+              "action_ts":"1700000003.123456"}]}}))' "$bid" "$bts")
+fake POST /_fake/envelope "$click" >/dev/null
+check "button: the click approves" wait_for 30 seen_version "D-$bid.*succeeded"
+check "button: the click is recorded against the message ts" equals "$(sql "SELECT count(*) FROM audit_messages WHERE request_id = $bid AND direction = 'in' AND message_ref = '$bts'")" 1
+check "button: ... and in the chain, by who clicked" equals "$(sql "SELECT actor FROM audit_events WHERE request_id = $bid AND action = 'message.in'")" "slack:U0APPROVER"
+
 # --- redelivery, another workspace, 429 ---
 before=$(sql "SELECT count(*) FROM requests")
 env3=$(slash U0REQUESTER C0OTHER 'deploy api v7 to staging')
