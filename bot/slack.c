@@ -21,6 +21,8 @@
 #define BODY_MAX (64 * 1024)   /* one Web API request body */
 #define AUTH_RETRY_MS 5000
 #define NAMES_MAX 256          /* Slack users whose names are remembered for the log */
+#define NOT_OURS_MAX 256       /* requests known not to have a Slack message (other platforms) */
+#define RECOVER_EVENTS_MAX 32  /* events kept, in order, while a message is looked up */
 
 /* A request's message in a channel, edited as the request moves. */
 typedef struct posted {
@@ -65,6 +67,9 @@ struct slack_adapter {
         char name[128];            /* "" while users.info is asked */
     } names[NAMES_MAX];            /* a ring: the oldest name is forgotten */
     int names_next;
+    struct recovering *recovering; /* requests whose message is being looked up in PostgreSQL */
+    int64_t not_ours[NOT_OURS_MAX];
+    int not_ours_next;
     int db_writes;                 /* message records in flight on the thread pool */
     int handles;                   /* socket + timer + api still closing */
     void (*closed)(void *);
@@ -423,12 +428,148 @@ static void post_request(slack_adapter *s, const slack_cmd *c, const bot_request
     nm_buf_free(&body);
 }
 
+/* ---- messages this process did not post: found in the audit trail ----
+ * Events are applied by whichever bot replica reads them from the group, and
+ * a restarted bot has forgotten its messages: the request's Slack message
+ * (channel, ts) and its approvals are read back from PostgreSQL, and the
+ * events that arrived meanwhile are applied in order. */
+
+typedef struct recovering {
+    struct recovering *next;
+    uv_work_t work;
+    slack_adapter *s;
+    int64_t id;
+    json_object *events[RECOVER_EVENTS_MAX];   /* held references, oldest first */
+    int n_events;
+    /* filled on the pool thread */
+    int rc;
+    bool ours;
+    char channel[SLACK_ID_LEN], ts[SLACK_TS_LEN];
+    slack_req_view view;
+} recovering;
+
+static int recover_row(const audit_row *row, void *arg) {
+    recovering *r = arg;
+    const audit_event *e = &row->ev;
+    if (e->action && strcmp(e->action, "message.out") == 0 && e->platform && strcmp(e->platform, "slack") == 0 &&
+        e->channel && strncmp(e->channel, "slack:", 6) == 0 && e->message_ref) {
+        snprintf(r->channel, sizeof(r->channel), "%s", e->channel + 6);
+        snprintf(r->ts, sizeof(r->ts), "%s", e->message_ref);
+    } else if (e->action && strcmp(e->action, "approval.given") == 0 && e->actor) {
+        if (slack_req_view_add_approver(&r->view, e->actor) == 1) r->view.given++;
+    }
+    return 0;
+}
+
+static void recover_work(uv_work_t *w) {
+    recovering *r = w->data;
+    char err[256];
+    audit_db *db = dbpool_get(r->s->db, err, sizeof(err));
+    if (!db) {
+        r->rc = AUDIT_ERR_CONNECT;
+        return;
+    }
+    audit_facts f;
+    audit_request req;
+    r->rc = audit_request_facts(db, r->id, &f);
+    if (r->rc == AUDIT_OK) r->rc = audit_request_get(db, r->id, &req);
+    if (r->rc == AUDIT_OK && strcmp(req.platform, "slack") == 0) {
+        slack_req_view *v = &r->view;
+        slack_req_view_init(v, r->id);
+        copy_field(v->kind, sizeof(v->kind), f.kind);
+        copy_field(v->job, sizeof(v->job), f.job);
+        copy_field(v->version, sizeof(v->version), req.version);
+        copy_field(v->env, sizeof(v->env), f.env);
+        copy_field(v->from_env, sizeof(v->from_env), f.from_env);
+        copy_field(v->requester, sizeof(v->requester), f.actor);
+        copy_field(v->state, sizeof(v->state), f.state);
+        copy_field(v->phase, sizeof(v->phase), f.phase);
+        copy_field(v->reason, sizeof(v->reason), f.reason);
+        copy_field(v->emergency, sizeof(v->emergency), f.emergency);
+        v->break_glass = f.emergency[0] != '\0';
+        v->required = f.required;
+        v->job_version = req.nomad_job_version;
+        r->rc = audit_trail(db, r->id, recover_row, r);
+        r->ours = r->rc == AUDIT_OK && r->ts[0];
+    }
+    dbpool_put(r->s->db, db, r->rc == AUDIT_ERR_CONNECT);
+}
+
+static void remember_not_ours(slack_adapter *s, int64_t id) {
+    s->not_ours[s->not_ours_next] = id;
+    s->not_ours_next = (s->not_ours_next + 1) % NOT_OURS_MAX;
+}
+
+static void recover_done(uv_work_t *w, int status) {
+    recovering *r = w->data;
+    slack_adapter *s = r->s;
+    for (recovering **pp = &s->recovering; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    s->db_writes--;
+    if (status == 0 && r->ours && !s->closing && !find_posted(s, r->id)) {
+        posted *p = calloc(1, sizeof(*p));
+        if (p) {
+            p->s = s;
+            snprintf(p->channel, sizeof(p->channel), "%s", r->channel);
+            snprintf(p->ts, sizeof(p->ts), "%s", r->ts);
+            p->view = r->view;
+            for (int i = 0; i < r->n_events; i++) slack_req_view_apply(&p->view, r->events[i]);
+            p->dirty = true;
+            p->final = view_final(&p->view);
+            p->next = s->msgs;
+            s->msgs = p;
+            s->n_msgs++;
+            char id[24];
+            snprintf(id, sizeof(id), "D-%" PRId64, r->id);
+            nm_log(NM_LOG_INFO, "slack: following a message posted before", "req", id, "ts", p->ts, NULL);
+            send_update(p);
+        }
+    } else if (status == 0 && r->rc != AUDIT_ERR_CONNECT && !r->ours) {
+        remember_not_ours(s, r->id);
+    }
+    for (int i = 0; i < r->n_events; i++) json_object_put(r->events[i]);
+    free(r);
+    maybe_closed(s);
+}
+
+static void recover(slack_adapter *s, int64_t id, const json_object *ev) {
+    for (int i = 0; i < NOT_OURS_MAX; i++)
+        if (s->not_ours[i] == id) return;
+    for (recovering *r = s->recovering; r; r = r->next)
+        if (r->id == id) {
+            if (r->n_events < RECOVER_EVENTS_MAX) r->events[r->n_events++] = json_object_get((json_object *)ev);
+            return;
+        }
+    recovering *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->s = s;
+    r->id = id;
+    r->events[r->n_events++] = json_object_get((json_object *)ev);
+    r->work.data = r;
+    if (uv_queue_work(s->loop, &r->work, recover_work, recover_done) != 0) {
+        json_object_put(r->events[0]);
+        free(r);
+        return;
+    }
+    s->db_writes++;
+    r->next = s->recovering;
+    s->recovering = r;
+}
+
 void slack_adapter_event(slack_adapter *s, const json_object *ev) {
     json_object *v;
+    if (s->closing) return;
     if (!json_object_object_get_ex(ev, "type", &v) || strcmp(json_object_get_string(v), "request") != 0) return;
     if (!json_object_object_get_ex(ev, "req", &v)) return;
-    posted *p = find_posted(s, json_object_get_int64(v));
-    if (!p) return;   /* posted by another process, or long ago */
+    int64_t id = json_object_get_int64(v);
+    posted *p = find_posted(s, id);
+    if (!p) {
+        if (id > 0) recover(s, id, ev);
+        return;
+    }
     if (slack_req_view_apply(&p->view, ev) == 1) {
         p->dirty = true;
         p->final = view_final(&p->view);

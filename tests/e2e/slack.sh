@@ -217,5 +217,27 @@ check "SIGTERM: exits 0" equals "$code" 0
 check "SIGTERM: within 5 s" test $(((t1 - t0) / 1000000)) -lt 5000
 check "SIGTERM: the sockets are closed" wait_for 3 bash -c '[ "$(open_now)" = 0 ]'
 
-[ "$fails" = 0 ] || { echo "--- nomatron.log (tail)"; tail -n 40 "$tmp/nomatron.log"; }
+# --- a bot restarted mid-flow (workers apart): the new one finds the message in the audit trail ---
+NOMATRON_LOG_LEVEL=info "$NOMATRON" worker --config "$cfg" >>"$tmp/worker.log" 2>&1 &
+wk_pid=$!
+trap 'kill $nm_pid $fake_pid $wk_pid 2>/dev/null; e2e_cleanup' EXIT
+start_bot() {
+  NOMATRON_SLACK_PING_MS=400 NOMATRON_LOG_LEVEL=info \
+    "$NOMATRON" serve --config "$cfg" --role bot --listen off >>"$tmp/bot.log" 2>&1 &
+  nm_pid=$!
+}
+start_bot
+check "role bot: connects without workers" wait_for 10 bash -c "[ \"\$(grep -c 'slack: connections ready' '$tmp/bot.log')\" -ge 1 ]"
+slash U0REQUESTER C0DEPLOY 'deploy web v9 to staging' >/dev/null
+check "restart: the request message is posted" wait_for 10 seen_version 'web v9.*D-'
+check "restart: the deployment is under way" wait_for 10 seen_version 'web v9.*running'
+kill -TERM "$nm_pid"; wait "$nm_pid" 2>/dev/null
+start_bot
+check "restart: the new bot edits the old message to the outcome" wait_for 30 seen_version 'web v9.*succeeded'
+check "restart: it said so" grep -q 'following a message posted before' "$tmp/bot.log"
+check "restart: still one message for the request" equals "$(fake GET /_fake/messages | py 'print(sum(1 for m in d["messages"] if "web v9" in m["text"]))')" 1
+kill -TERM "$nm_pid" "$wk_pid"; wait "$nm_pid" "$wk_pid" 2>/dev/null
+nm_pid= wk_pid=
+
+[ "$fails" = 0 ] || { echo "--- nomatron.log (tail)"; tail -n 40 "$tmp/nomatron.log"; tail -n 20 "$tmp/bot.log"; }
 finish
