@@ -36,14 +36,18 @@ const char *audit_strerror(int code);
 
 #define AUDIT_HASH_LEN 64 /* hex characters of a chain hash */
 
+typedef struct audit_appender audit_appender; /* group commit of chained writes; see below */
+
 typedef struct audit_db {
     void *conn;           /* PGconn *, owned */
     char errstr[256];     /* last error text (never contains the DSN's password) */
     char sqlstate[6];     /* last SQLSTATE, "" if none */
+    audit_appender *appender; /* borrowed; NULL = every write runs on conn alone (audit_db_set_appender) */
 } audit_db;
 
 /* Connects with a libpq conninfo string or URI. On failure returns
- * AUDIT_ERR_CONNECT with db->errstr set; audit_close() is still safe. */
+ * AUDIT_ERR_CONNECT with db->errstr set; audit_close() is still safe.
+ * Clears any appender attachment: attach again after each connect. */
 int audit_connect(audit_db *db, const char *dsn);
 void audit_close(audit_db *db);
 /* True if the connection is usable; tries one reset if it is not. */
@@ -183,6 +187,52 @@ typedef struct audit_note {
  * none is. */
 int audit_request_transition_notes(audit_db *db, int64_t id, const audit_transition *t, const audit_note *notes,
                                    size_t n);
+
+/* ---- group commit --------------------------------------------------------- */
+
+/* An appender lets the threads of one process that append to the chain at
+ * the same moment share one transaction: one chain lock acquisition, one
+ * COMMIT (docs/AUDIT.md, "Group commit"). Every write that appends events
+ * (audit_request_create, audit_request_transition[_notes],
+ * audit_message_record and the governance writes) goes through it when its
+ * audit_db has one attached. The caller's guarantees do not change: its row
+ * change and its events commit together or not at all, it gets exactly its
+ * own result (ids, existed / counted flags, error and errstr), and another
+ * caller's failure in the same batch (a unique violation, a state guard)
+ * does not touch it. What does change: when the connection that ran the
+ * batch (another thread's) is lost, every write of that batch fails with
+ * AUDIT_ERR_CONNECT — nothing of the batch is written unless the loss came
+ * after the COMMIT was sent, exactly as for a write of its own today.
+ *
+ * One appender per process, shared by the audit_db handles of its threads
+ * (each handle still used by one thread at a time). No audit_db attached =
+ * today's path, unchanged. */
+#define AUDIT_APPENDER_BATCH_MAX 64     /* writes per transaction (PostgreSQL caches 64 subtransactions) */
+#define AUDIT_APPENDER_BATCH_DEFAULT 64
+#define AUDIT_APPENDER_LEADERS_MAX 16
+#define AUDIT_APPENDER_LEADERS_DEFAULT 1
+
+/* max_batch: writes per transaction, 1..AUDIT_APPENDER_BATCH_MAX; max_leaders:
+ * batches in flight at once, each on its leader's connection,
+ * 1..AUDIT_APPENDER_LEADERS_MAX (while one holds the chain lock the next
+ * runs its row changes); 0 = the default for either. NULL on a bad argument
+ * or out of memory. Free with audit_appender_free(). */
+audit_appender *audit_appender_new(int max_batch, int max_leaders);
+/* No thread may be writing through it (join them first); the audit_db
+ * handles it was attached to keep a dangling pointer: close or detach them. */
+void audit_appender_free(audit_appender *a);
+/* Attaches a (borrowed, must outlive the attachment) to db; NULL detaches. */
+void audit_db_set_appender(audit_db *db, audit_appender *a);
+
+typedef struct audit_appender_stats {
+    uint64_t writes;      /* writes that went through the appender */
+    uint64_t batches;     /* transactions its leaders ran (batches of one included) */
+    uint64_t alone;       /* writes handed back to run on the caller's own connection */
+    int largest;          /* largest batch so far */
+    int pending;          /* queued now, not yet taken by a leader */
+    int leaders;          /* batches running now */
+} audit_appender_stats;
+void audit_appender_stats_get(audit_appender *a, audit_appender_stats *out);
 
 /* ---- message references ------------------------------------------------- */
 

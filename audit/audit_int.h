@@ -104,6 +104,41 @@ void audit__event_from_request(audit_event *e, PGresult *r);
 int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_fn fill, audit_event *evs, int n,
                              bool *no_row);
 
+/* ---- group commit (appender.c, the batch itself in requests.c) ---- */
+
+/* One caller's chained write, queued on an appender and run by whichever
+ * thread leads the batch it lands in. The inputs are borrowed from the
+ * caller, who waits (on the appender's condition variable) until done; the
+ * leader writes the outputs, and the caller reads them after seeing done
+ * under the appender's mutex. */
+typedef struct audit__op {
+    const audit__stmt *main;    /* as audit__write_with_events() */
+    audit__fill_fn fill;
+    audit_event *evs;
+    int n;
+    bool can_lead;              /* the caller's connection looked usable when it queued */
+    /* written by the leader */
+    int rc;
+    bool no_row;
+    bool alone;                 /* not run: the caller runs it by itself on its own connection */
+    char errstr[256];
+    char sqlstate[6];
+    /* the appender's */
+    bool queued;                /* in the queue, not yet taken by a leader */
+    bool done;
+    struct audit__op *next;
+} audit__op;
+
+/* Queues op on a and returns when it is done (outputs set) or handed back
+ * (op->alone). db is the caller's handle: its connection runs the batch if
+ * this thread leads. */
+void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op);
+
+/* Runs ops[0..m-1] (1 <= m <= AUDIT_APPENDER_BATCH_MAX; ops[0] is db's own)
+ * in one transaction on db's connection and sets each op's outputs
+ * (requests.c; docs/AUDIT.md, "Group commit"). */
+void audit__batch_run(audit_db *db, audit__op **ops, int m);
+
 /* True if the last failure was a unique violation of the named index/constraint. */
 bool audit__unique_violation(const audit_db *db, const char *constraint);
 

@@ -2,6 +2,7 @@
  * together with its event; the event is appended under the chain lock so
  * the chain has one order, with no gaps and no forks. */
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,38 @@ static void event_params_fill(event_params *ep, const audit_event *e) {
 
 #define MAX_EVENTS (1 + AUDIT_NOTES_MAX)
 
+static const char *const chain_key[] = {AUDIT_LOCK_CHAIN};
+static const char LOCK_SQL[] = "SELECT pg_advisory_xact_lock($1::bigint)";
+static const char HEAD_SQL[] =
+    "SELECT (extract(epoch FROM t.now) * 1000000)::bigint, h.id, h.hash\n"
+    "FROM (SELECT clock_timestamp() AS now) t\n"
+    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1) h ON true";
+
+/* Fills evs[0..n-1] from r with `fill`, numbers them from first_id, stamps
+ * them at_us, chains and hashes them, and fills their INSERT parameters
+ * (ep[0..n-1]) and statements (st[0..n-1]). ep[0].prev must hold the hash
+ * they follow. */
+static int chain_events(audit_db *db, fill_fn fill, PGresult *r, audit_event *evs, int n, int64_t first_id,
+                        int64_t at_us, event_params *ep, audit__stmt *st) {
+    for (int i = 0; i < n; i++) {
+        audit_event *e = &evs[i];
+        fill(e, r);
+        e->id = first_id + i;
+        e->at_us = at_us;
+        e->enc_version = AUDIT_ENC_VERSION;
+        if (i > 0) memcpy(ep[i].prev, ep[i - 1].hash, sizeof(ep[i].prev));
+        e->prev_hash = ep[i].prev;
+        int crc = audit_canon_event_hash(e, ep[i].hash);
+        if (crc != AUDIT_CANON_OK)
+            return audit__fail(db, crc == AUDIT_CANON_NOMEM ? AUDIT_ERR_NOMEM : AUDIT_ERR_INVALID,
+                               "cannot encode audit event: %s", audit_canon_strerror(crc));
+        if (!st) continue;
+        event_params_fill(&ep[i], e);
+        st[i] = (audit__stmt){"appending the audit event", INSERT_EVENT_SQL, 28, ep[i].p};
+    }
+    return AUDIT_OK;
+}
+
 /* Runs `main` (an INSERT or UPDATE ... RETURNING the columns `fill` reads)
  * and appends evs[0..n-1], all in one transaction, in two round trips:
  *   1. BEGIN; main; take the chain lock; read the head and the clock
@@ -112,22 +145,15 @@ static void event_params_fill(event_params *ep, const audit_event *e) {
  * a statement of its own after the lock gives it a snapshot that includes
  * the previous holder's commit.
  * If main returns no row, nothing is written and *no_row is set. */
-static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n,
-                             bool *no_row) {
+static int write_alone(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n, bool *no_row) {
     int rc;
     *no_row = false;
-    if (n < 1 || n > MAX_EVENTS) return audit__fail(db, AUDIT_ERR_INVALID, "1 to %d events per transaction", MAX_EVENTS);
     if (!audit__conn(db, &rc)) return rc;
-    const char *key[] = {AUDIT_LOCK_CHAIN};
     const audit__stmt first[] = {
         {"BEGIN", "BEGIN", 0, NULL},
         *main,
-        {"taking the audit chain lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, key},
-        {"reading the audit chain head",
-         "SELECT (extract(epoch FROM t.now) * 1000000)::bigint, h.id, h.hash\n"
-         "FROM (SELECT clock_timestamp() AS now) t\n"
-         "LEFT JOIN LATERAL (SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1) h ON true",
-         0, NULL},
+        {"taking the audit chain lock", LOCK_SQL, 1, chain_key},
+        {"reading the audit chain head", HEAD_SQL, 0, NULL},
     };
     PGresult *r1[4];
     rc = audit__pipeline(db, first, 4, r1);
@@ -146,23 +172,7 @@ static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill
     }
     snprintf(ep[0].prev, sizeof(ep[0].prev), "%s", col_null(h, 0, 2) ? AUDIT_GENESIS_HASH : PQgetvalue(h, 0, 2));
     audit__stmt second[MAX_EVENTS + 1];
-    for (int i = 0; i < n; i++) {
-        audit_event *e = &evs[i];
-        fill(e, r1[1]);
-        e->id = head + 1 + i;
-        e->at_us = at_us;
-        e->enc_version = AUDIT_ENC_VERSION;
-        if (i > 0) memcpy(ep[i].prev, ep[i - 1].hash, sizeof(ep[i].prev));
-        e->prev_hash = ep[i].prev;
-        int crc = audit_canon_event_hash(e, ep[i].hash);
-        if (crc != AUDIT_CANON_OK) {
-            rc = audit__fail(db, crc == AUDIT_CANON_NOMEM ? AUDIT_ERR_NOMEM : AUDIT_ERR_INVALID,
-                             "cannot encode audit event: %s", audit_canon_strerror(crc));
-            goto out;
-        }
-        event_params_fill(&ep[i], e);
-        second[i] = (audit__stmt){"appending the audit event", INSERT_EVENT_SQL, 28, ep[i].p};
-    }
+    if ((rc = chain_events(db, fill, r1[1], evs, n, head + 1, at_us, ep, second))) goto out;
     second[n] = (audit__stmt){"COMMIT", "COMMIT", 0, NULL};
     PGresult *r2[MAX_EVENTS + 1];
     rc = audit__pipeline(db, second, n + 1, r2);
@@ -175,6 +185,335 @@ out:
     for (int i = 0; i < 4; i++) PQclear(r1[i]);
     if (rc) audit__rollback(db);
     return rc;
+}
+
+/* ---- group commit: one transaction for the writes of several threads ----
+ *
+ * docs/AUDIT.md, "Group commit". The batch runs on the leader's connection:
+ *   1. BEGIN; SET LOCAL lock_timeout; for each write: SAVEPOINT oI; its main
+ *      statement; then lock_timeout back to the default; the chain lock; the
+ *      head and the clock — one round trip when every main returns its row.
+ *   2. every event of every write, chained in order; COMMIT — one round trip.
+ * A main that fails (a unique violation) or returns no row (a state guard)
+ * is undone alone with ROLLBACK TO SAVEPOINT oI, which also undoes what
+ * came after it in that round trip (the savepoints nest; the pipeline skips
+ * the rest after an error): those writes are sent again, after it, in the
+ * next round trip. So each write's row change is either in the transaction
+ * with all its events or not at all, and it saw exactly the writes before it.
+ *
+ * lock_timeout: a main that waits for a row or index entry another
+ * transaction holds may be waiting for another process's batch that waits
+ * for one of ours — a deadlock that PostgreSQL would break only after
+ * deadlock_timeout, by failing one write. Instead such a write leaves the
+ * batch after a short wait and runs alone on its caller's connection, where
+ * it waits as long as it must (no batch holds anything it waits for). */
+#define BATCH_LOCK_WAIT_SQL "SET LOCAL lock_timeout = '50ms'"
+
+/* The events of a batch travel as one JSON array per statement (json-c does
+ * the escaping): one parse, one plan and one executor start for them all
+ * instead of one per event. The times are computed as in INSERT_EVENT_SQL. */
+static const char INSERT_EVENTS_JSON_SQL[] =
+    "INSERT INTO audit_events (id, request_id, at, action, actor, person, outcome, from_state, to_state, phase,\n"
+    "  reason, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, detail, platform,\n"
+    "  team, channel, message_ref, thread, permalink, enc_version, prev_hash, hash)\n"
+    "SELECT id, request_id, timestamptz 'epoch' + (at_us / 1000000) * interval '1 second'\n"
+    "                                           + (at_us % 1000000) * interval '1 microsecond',\n"
+    "  action, actor, person, outcome, from_state, to_state, phase, reason, env, job, from_image, to_image,\n"
+    "  nomad_job_version, eval_id, deployment_id, detail, platform, team, channel, message_ref, thread,\n"
+    "  permalink, enc_version, prev_hash, hash\n"
+    "FROM json_to_recordset($1::json) AS e(id bigint, request_id bigint, at_us bigint, action text, actor text,\n"
+    "  person text, outcome text, from_state text, to_state text, phase text, reason text, env text, job text,\n"
+    "  from_image text, to_image text, nomad_job_version bigint, eval_id text, deployment_id text, detail text,\n"
+    "  platform text, team text, channel text, message_ref text, thread text, permalink text,\n"
+    "  enc_version smallint, prev_hash text, hash text)";
+
+/* Ceiling on one statement's JSON, estimated before escaping (which at most
+ * sextuples a text); past it the batch's events go on in another statement. */
+#define BATCH_JSON_MAX (1024 * 1024)
+
+static const char *const event_json_keys[] = {"action",     "actor",         "person",        "outcome", "from_state",
+                                              "to_state",   "phase",         "reason",        "env",     "job",
+                                              "from_image", "to_image",      "eval_id",       "deployment_id",
+                                              "detail",     "platform",      "team",          "channel",
+                                              "message_ref", "thread",       "permalink"};
+#define EVENT_JSON_TEXTS ((int)(sizeof(event_json_keys) / sizeof(event_json_keys[0])))
+
+static void event_json_texts(const audit_event *e, const char *v[EVENT_JSON_TEXTS]) {
+    const char *t[] = {e->action,   e->actor,    e->person,  e->outcome,     e->from_state, e->to_state,
+                       e->phase,    e->reason,   e->env,     e->job,         e->from_image, e->to_image,
+                       e->eval_id,  e->deployment_id, e->detail, e->platform, e->team,      e->channel,
+                       e->message_ref, e->thread, e->permalink};
+    memcpy(v, t, sizeof(t));
+}
+
+static size_t event_json_estimate(const audit_event *e) {
+    const char *v[EVENT_JSON_TEXTS];
+    event_json_texts(e, v);
+    size_t n = 512;
+    for (int i = 0; i < EVENT_JSON_TEXTS; i++)
+        if (v[i]) n += strlen(v[i]);
+    return n;
+}
+
+/* One event as a JSON object with the keys INSERT_EVENTS_JSON_SQL reads;
+ * NULL texts and integers stay out (json_to_recordset reads them as NULL). */
+static json_object *event_json(const audit_event *e, const char *hash) {
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    const char *v[EVENT_JSON_TEXTS];
+    event_json_texts(e, v);
+    int bad = json_object_object_add(o, "id", json_object_new_int64(e->id));
+    if (e->request_id > 0) bad |= json_object_object_add(o, "request_id", json_object_new_int64(e->request_id));
+    bad |= json_object_object_add(o, "at_us", json_object_new_int64(e->at_us));
+    if (e->nomad_job_version >= 0)
+        bad |= json_object_object_add(o, "nomad_job_version", json_object_new_int64(e->nomad_job_version));
+    bad |= json_object_object_add(o, "enc_version", json_object_new_int(e->enc_version));
+    bad |= json_object_object_add(o, "prev_hash", json_object_new_string(e->prev_hash));
+    bad |= json_object_object_add(o, "hash", json_object_new_string(hash));
+    for (int i = 0; i < EVENT_JSON_TEXTS; i++)
+        if (v[i]) bad |= json_object_object_add(o, event_json_keys[i], json_object_new_string(v[i]));
+    if (bad) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+enum batch_state { B_OPEN = 0, B_ROW, B_NOROW, B_FAILED, B_ALONE };
+
+typedef struct batch_slot {
+    int state;
+    PGresult *res;      /* B_ROW: the main's row, owned until the batch ends */
+} batch_slot;
+
+/* A failure of the batch itself (not of one write's main). On a lost
+ * connection every write fails (the commit's fate is the caller's to find
+ * out, as for a write of its own); otherwise nothing was committed and each
+ * write runs again alone, so the write that caused it gets its own error. */
+static void batch_fail(audit_db *db, audit__op **ops, int m, int rc) {
+    PGconn *c = db->conn;
+    bool lost = rc == AUDIT_ERR_CONNECT || !c || PQstatus(c) != CONNECTION_OK;
+    for (int i = 0; i < m; i++) {
+        audit__op *o = ops[i];
+        o->no_row = false;
+        o->alone = !lost;
+        o->rc = lost ? AUDIT_ERR_CONNECT : AUDIT_OK;
+        if (lost) {
+            snprintf(o->errstr, sizeof(o->errstr), "%s%s", i == 0 ? "" : "group commit: ", db->errstr);
+            memcpy(o->sqlstate, db->sqlstate, sizeof(o->sqlstate));
+        }
+    }
+    audit__rollback(db);
+}
+
+/* Round trip 1, repeated after each write that fails or finds no row.
+ * Returns AUDIT_OK with *head (owned) when every main is settled and the
+ * chain lock is held; otherwise the batch failure's code. */
+static int batch_mains(audit_db *db, audit__op **ops, int m, batch_slot *sl, char (*sp)[32], char *rb,
+                       audit__stmt *st, PGresult **res, PGresult **head) {
+    int start = 0, undo = -1, rc = AUDIT_OK;
+    *head = NULL;
+    for (bool begun = false;; begun = true) {
+        int k = 0;
+        if (!begun) {
+            st[k++] = (audit__stmt){"BEGIN", "BEGIN", 0, NULL};
+            st[k++] = (audit__stmt){"setting the lock wait", BATCH_LOCK_WAIT_SQL, 0, NULL};
+        } else if (undo >= 0) {
+            snprintf(rb, 48, "ROLLBACK TO SAVEPOINT o%d", undo);
+            st[k++] = (audit__stmt){"undoing one write", rb, 0, NULL};
+        }
+        int first = k;
+        for (int i = start; i < m; i++) {
+            st[k++] = (audit__stmt){"opening a savepoint", sp[i], 0, NULL};
+            st[k++] = *ops[i]->main;
+        }
+        st[k++] = (audit__stmt){"resetting the lock wait", "SET LOCAL lock_timeout TO DEFAULT", 0, NULL};
+        st[k++] = (audit__stmt){"taking the audit chain lock", LOCK_SQL, 1, chain_key};
+        st[k++] = (audit__stmt){"reading the audit chain head", HEAD_SQL, 0, NULL};
+        rc = audit__pipeline(db, st, k, res);
+        PGconn *c = db->conn;
+        if (rc != AUDIT_OK && (rc == AUDIT_ERR_CONNECT || !c || PQstatus(c) != CONNECTION_OK)) goto fail;
+        for (int j = 0; j < first; j++)
+            if (!res[j]) goto fail_sql;
+        int bad = -1;
+        for (int i = start; i < m && bad < 0; i++) {
+            int j = first + 2 * (i - start);
+            if (!res[j]) goto fail_sql;
+            audit__op *o = ops[i];
+            if (!res[j + 1]) {
+                /* This main is the pipeline's first failure: errstr is its own. */
+                bool wait = strcmp(db->sqlstate, "55P03") == 0 || strcmp(db->sqlstate, "40P01") == 0;
+                sl[i].state = wait ? B_ALONE : B_FAILED;
+                o->rc = rc != AUDIT_OK ? rc : AUDIT_ERR_SQL;
+                snprintf(o->errstr, sizeof(o->errstr), "%s", db->errstr);
+                memcpy(o->sqlstate, db->sqlstate, sizeof(o->sqlstate));
+                bad = i;
+            } else if (PQntuples(res[j + 1]) == 0) {
+                sl[i].state = B_NOROW;
+                bad = i;
+            } else {
+                sl[i].state = B_ROW;
+                sl[i].res = res[j + 1];
+                res[j + 1] = NULL;
+            }
+        }
+        if (bad < 0 && (!res[k - 2] || !res[k - 1])) goto fail_sql;
+        if (bad < 0) {
+            *head = res[k - 1];
+            res[k - 1] = NULL;
+        }
+        for (int j = 0; j < k; j++) {
+            PQclear(res[j]);
+            res[j] = NULL;
+        }
+        if (bad < 0) return AUDIT_OK;
+        undo = bad;
+        start = bad + 1;
+    }
+fail_sql:
+    if (rc == AUDIT_OK) rc = audit__fail(db, AUDIT_ERR_SQL, "group commit: a statement of the batch failed");
+fail:
+    for (int j = 0; j < 2 * m + 8; j++) {
+        PQclear(res[j]);
+        res[j] = NULL;
+    }
+    return rc;
+}
+
+void audit__batch_run(audit_db *db, audit__op **ops, int m) {
+    for (int i = 0; i < m; i++) {
+        ops[i]->rc = AUDIT_OK;
+        ops[i]->no_row = ops[i]->alone = false;
+        ops[i]->errstr[0] = ops[i]->sqlstate[0] = '\0';
+    }
+    if (m == 1) {
+        /* Nobody to share with: the plain path, on the op's own connection. */
+        audit__op *o = ops[0];
+        o->rc = write_alone(db, o->main, o->fill, o->evs, o->n, &o->no_row);
+        snprintf(o->errstr, sizeof(o->errstr), "%s", db->errstr);
+        memcpy(o->sqlstate, db->sqlstate, sizeof(o->sqlstate));
+        return;
+    }
+    int rc;
+    batch_slot *sl = calloc((size_t)m, sizeof(*sl));
+    char(*sp)[32] = calloc((size_t)m, sizeof(*sp));
+    audit__stmt *st = calloc((size_t)(2 * m + 8), sizeof(*st));
+    PGresult **res = calloc((size_t)(2 * m + 8), sizeof(*res));
+    event_params *ep = NULL;
+    audit__stmt *st2 = NULL;
+    PGresult **res2 = NULL, *head = NULL;
+    json_object **chunks = NULL;   /* one JSON array of events per INSERT statement */
+    const char **params = NULL;    /* their texts, owned by chunks */
+    char rb[48];
+    int total = 0, nchunks = 0;
+    if (!sl || !sp || !st || !res) {
+        rc = audit__fail(db, AUDIT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!audit__conn(db, &rc)) goto fail;
+    for (int i = 0; i < m; i++) snprintf(sp[i], sizeof(sp[i]), "SAVEPOINT o%d", i);
+    if ((rc = batch_mains(db, ops, m, sl, sp, rb, st, res, &head))) goto fail;
+
+    for (int i = 0; i < m; i++)
+        if (sl[i].state == B_ROW) total += ops[i]->n;
+    if (total == 0) {
+        audit__rollback(db); /* nothing to write; let go of the chain lock */
+        goto done;
+    }
+    ep = calloc((size_t)total, sizeof(*ep));
+    chunks = calloc((size_t)total, sizeof(*chunks));
+    params = calloc((size_t)total, sizeof(*params));
+    st2 = calloc((size_t)total + 1, sizeof(*st2));
+    res2 = calloc((size_t)total + 1, sizeof(*res2));
+    if (!ep || !chunks || !params || !st2 || !res2) {
+        rc = audit__fail(db, AUDIT_ERR_NOMEM, "out of memory appending audit events");
+        goto fail;
+    }
+    int64_t at_us = col_i64(head, 0, 0, 0), next_id = col_i64(head, 0, 1, 0) + 1;
+    snprintf(ep[0].prev, sizeof(ep[0].prev), "%s", col_null(head, 0, 2) ? AUDIT_GENESIS_HASH : PQgetvalue(head, 0, 2));
+    int k = 0;
+    size_t size = 0;
+    for (int i = 0; i < m; i++) {
+        if (sl[i].state != B_ROW) continue;
+        audit__op *o = ops[i];
+        if (k > 0) memcpy(ep[k].prev, ep[k - 1].hash, sizeof(ep[k].prev));
+        if ((rc = chain_events(db, o->fill, sl[i].res, o->evs, o->n, next_id, at_us, ep + k, NULL))) goto fail;
+        for (int j = 0; j < o->n; j++) {
+            /* A new statement when the current one's JSON would pass the ceiling. */
+            size_t est = event_json_estimate(&o->evs[j]);
+            if (nchunks == 0 || size + est > BATCH_JSON_MAX) {
+                if (!(chunks[nchunks++] = json_object_new_array())) goto nomem;
+                size = 0;
+            }
+            json_object *jo = event_json(&o->evs[j], ep[k + j].hash);
+            if (!jo || json_object_array_add(chunks[nchunks - 1], jo) != 0) {
+                json_object_put(jo);
+                goto nomem;
+            }
+            size += est;
+        }
+        next_id += o->n;
+        k += o->n;
+    }
+    for (int c = 0; c < nchunks; c++) {
+        params[c] = json_object_to_json_string_ext(chunks[c], JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!params[c]) goto nomem;
+        st2[c] = (audit__stmt){"appending the audit events", INSERT_EVENTS_JSON_SQL, 1, &params[c]};
+    }
+    st2[nchunks] = (audit__stmt){"COMMIT", "COMMIT", 0, NULL};
+    rc = audit__pipeline(db, st2, nchunks + 1, res2);
+    if (rc == AUDIT_OK && strcmp(PQcmdStatus(res2[nchunks]), "COMMIT") != 0)
+        rc = audit__fail(db, AUDIT_ERR_SQL, "COMMIT: transaction was rolled back");
+    for (int i = 0; i <= nchunks; i++) PQclear(res2[i]);
+    if (rc) goto fail;
+done:
+    for (int i = 0; i < m; i++) {
+        audit__op *o = ops[i];
+        o->no_row = sl[i].state == B_NOROW;
+        o->alone = sl[i].state == B_ALONE;
+        if (sl[i].state != B_FAILED) {
+            o->rc = AUDIT_OK;
+            o->errstr[0] = o->sqlstate[0] = '\0';
+        }
+    }
+    goto out;
+nomem:
+    rc = audit__fail(db, AUDIT_ERR_NOMEM, "out of memory appending audit events");
+fail:
+    batch_fail(db, ops, m, rc);
+out:
+    for (int c = 0; c < nchunks; c++) json_object_put(chunks[c]);
+    free(chunks);
+    free(params);
+    if (sl)
+        for (int i = 0; i < m; i++) PQclear(sl[i].res);
+    PQclear(head);
+    free(sl);
+    free(sp);
+    free(st);
+    free(res);
+    free(ep);
+    free(st2);
+    free(res2);
+}
+
+/* Every chained write comes here: through the appender when one is
+ * attached, else alone as always. */
+static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n,
+                             bool *no_row) {
+    *no_row = false;
+    if (n < 1 || n > MAX_EVENTS)
+        return audit__fail(db, AUDIT_ERR_INVALID, "1 to %d events per transaction", MAX_EVENTS);
+    if (!db->appender) return write_alone(db, main, fill, evs, n, no_row);
+    PGconn *c = db->conn;
+    audit__op op = {.main = main, .fill = fill, .evs = evs, .n = n,
+                    .can_lead = c && PQstatus(c) == CONNECTION_OK};
+    audit__appender_run(db->appender, db, &op);
+    if (op.alone) return write_alone(db, main, fill, evs, n, no_row);
+    *no_row = op.no_row;
+    snprintf(db->errstr, sizeof(db->errstr), "%s", op.errstr);
+    memcpy(db->sqlstate, op.sqlstate, sizeof(db->sqlstate));
+    return op.rc;
 }
 
 void audit__event_from_request(audit_event *e, PGresult *r) { event_from_row(e, r); }

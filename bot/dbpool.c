@@ -17,6 +17,7 @@ struct dbpool {
     char *dsn;
     int max;
     slot *slots;
+    audit_appender *appender;   /* group commit of the pool's chained writes; NULL = each alone */
 };
 
 dbpool *dbpool_new(const char *dsn, int max) {
@@ -33,6 +34,7 @@ dbpool *dbpool_new(const char *dsn, int max) {
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->freed, NULL);
+    p->appender = audit_appender_new(0, 0); /* NULL (out of memory): each write alone */
     return p;
 }
 
@@ -55,6 +57,7 @@ audit_db *dbpool_get(dbpool *p, char *err, size_t errlen) {
             return NULL;
         }
         s->connected = true;
+        audit_db_set_appender(&s->db, p->appender);
     }
     return &s->db;
 }
@@ -77,6 +80,7 @@ void dbpool_free(dbpool *p) {
         if (p->slots[i].connected) audit_close(&p->slots[i].db);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->freed);
+    audit_appender_free(p->appender);
     free(p->slots);
     free(p->dsn);
     free(p);

@@ -49,6 +49,7 @@ struct worker_pool {
     pthread_t reconciler;
     bool reconciler_started;
     watcher *watcher;                   /* follows registered deployments for all threads */
+    audit_appender *appender;           /* group commit of the threads' chained writes; NULL = each alone */
 };
 
 static bool stopping(const worker *w) { return atomic_load(&w->pool->stop); }
@@ -823,6 +824,7 @@ static void *worker_main(void *arg) {
                 /* PostgreSQL down: take no work, so nothing runs unaudited. */
                 audit_close(&w->db);
                 w->db_up = audit_connect(&w->db, cfg->postgres) == AUDIT_OK;
+                if (w->db_up) audit_db_set_appender(&w->db, w->pool->appender);
                 if (!w->db_up)
                     nm_log(NM_LOG_WARN, "worker cannot reach PostgreSQL; retrying", "worker", w->consumer, "error",
                            w->db.errstr, NULL);
@@ -974,6 +976,7 @@ static void *reconciler_main(void *arg) {
             queue_close(&q);
             audit_close(&db);
             up = queue_connect(&q, cfg->redis, 5000) == QUEUE_OK && audit_connect(&db, cfg->postgres) == AUDIT_OK;
+            if (up) audit_db_set_appender(&db, pool->appender);
         }
         if (up && now >= next_reconcile) {
             next_reconcile = now + cfg->queue_reconcile_ms;
@@ -1027,9 +1030,14 @@ worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* One appender for the process: threads appending at the same moment
+     * share a transaction (docs/AUDIT.md, "Group commit"). Without it (out
+     * of memory) each write runs alone, as before. */
+    p->appender = audit_appender_new(0, 0);
     /* The watcher first: workers hand it their deployments from the start. */
     if (!(p->watcher = watcher_start(holder, &p->stop))) {
         snprintf(err, errlen, "cannot start the watcher thread");
+        audit_appender_free(p->appender);
         free(p->w);
         free(p);
         return NULL;
@@ -1068,6 +1076,7 @@ void worker_pool_stop(worker_pool *pool) {
     }
     if (pool->reconciler_started) pthread_join(pool->reconciler, NULL);
     watcher_stop(pool->watcher);
+    audit_appender_free(pool->appender); /* every thread that used it is joined */
     free(pool->w);
     free(pool);
 }

@@ -1,11 +1,15 @@
 /* Benchmarks of the audit trail (docs/BENCHMARKS.md, "Audit trail").
  * Not run by ctest: each mode prints one line of figures.
  *
- *   bench_audit append  --writers N --seconds S --sync on|off
+ *   bench_audit append  --writers N --seconds S --sync on|off [--appender on|off] [--leaders L]
  *       chained appends (audit_request_create: a request row and its event in
  *       one transaction) from N threads, each with its own connection;
  *       appends/s and per-append latency percentiles, beside the floor: one
- *       bare INSERT+COMMIT on the same connection settings.
+ *       bare INSERT+COMMIT on the same connection settings. --appender on
+ *       (the default) attaches one group-commit appender shared by the N
+ *       connections, as a worker process does (--leaders: batches in flight
+ *       at once, default 1); off = each append alone. The line ends with the
+ *       appender's count of transactions and appends per transaction.
  *   bench_audit fill    --events N        a valid chain of N events (COPY, hashes computed here),
  *                                         N/10 requests, one recorded message per request
  *   bench_audit lookup  --count K         audit_lookup by message ts / permalink, percentiles
@@ -84,6 +88,7 @@ typedef struct writer {
     pthread_t th;
     double seconds;
     bool sync;
+    audit_appender *appender;   /* shared; NULL = off */
     double *lat;
     size_t n, cap;
     char err[256];
@@ -101,6 +106,7 @@ static void *writer_main(void *p) {
         return NULL;
     }
     set_sync(db.conn, w->sync);
+    audit_db_set_appender(&db, w->appender);
     audit_new_request r = {.kind = "deploy", .env = "staging", .job = "api", .version = "v2",
                            .to_image = "registry.example.com/api:v2", .canary = -1, .actor = "shell:bench",
                            .state = "queued", .origin = {.platform = "shell", .channel = "shell:console"}};
@@ -144,13 +150,16 @@ static void commit_floor(bool sync, double *p50, double *p99) {
     PQfinish(c);
 }
 
-static int cmd_append(int writers, double seconds, bool sync) {
+static int cmd_append(int writers, double seconds, bool sync, bool group, int leaders) {
     fresh_schema();
     writer *w = calloc((size_t)writers, sizeof(*w));
+    audit_appender *app = group ? audit_appender_new(0, leaders) : NULL;
+    if (group && !app) die("append", "cannot create the appender");
     double t0 = now_s();
     for (int i = 0; i < writers; i++) {
         w[i].seconds = seconds;
         w[i].sync = sync;
+        w[i].appender = app;
         pthread_create(&w[i].th, NULL, writer_main, &w[i]);
     }
     size_t total = 0;
@@ -175,10 +184,19 @@ static int cmd_append(int writers, double seconds, bool sync) {
     audit_close(&db);
     double f50, f99;
     commit_floor(sync, &f50, &f99);
-    printf("append writers=%d synchronous_commit=%s: %zu appends in %.1f s = %.0f/s; latency p50 %.2f ms p99 %.2f ms "
-           "max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms; chain verified\n",
-           writers, sync ? "on" : "off", total, el, (double)total / el, pct(all, total, 50) * 1e3,
-           pct(all, total, 99) * 1e3, all[total - 1] * 1e3, f50 * 1e3, f99 * 1e3);
+    char batches[128] = "";
+    if (app) {
+        audit_appender_stats st;
+        audit_appender_stats_get(app, &st);
+        snprintf(batches, sizeof(batches), " (%" PRIu64 " transactions, %.1f appends each, largest %d; %" PRIu64
+                 " ran alone)", st.batches, st.batches ? (double)st.writes / (double)st.batches : 0.0, st.largest,
+                 st.alone);
+    }
+    printf("append writers=%d synchronous_commit=%s appender=%s: %zu appends%s in %.1f s = %.0f/s; latency p50 %.2f ms "
+           "p99 %.2f ms max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms; chain verified\n",
+           writers, sync ? "on" : "off", app ? "on" : "off", total, batches, el, (double)total / el,
+           pct(all, total, 50) * 1e3, pct(all, total, 99) * 1e3, all[total - 1] * 1e3, f50 * 1e3, f99 * 1e3);
+    audit_appender_free(app);
     free(all);
     free(w);
     return 0;
@@ -362,22 +380,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_audit append|fill|lookup|verify [options]\n");
         return 2;
     }
-    int writers = 1, count = 10000;
+    int writers = 1, count = 10000, leaders = 0;
     double seconds = 10;
-    bool sync = false;
+    bool sync = false, group = true;
     int64_t events = 1000000;
     const char *file = "/tmp/bench_audit_export.jsonl";
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--writers") == 0) writers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--sync") == 0) sync = strcmp(argv[i + 1], "on") == 0;
+        else if (strcmp(argv[i], "--appender") == 0) group = strcmp(argv[i + 1], "off") != 0;
+        else if (strcmp(argv[i], "--leaders") == 0) leaders = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--events") == 0) events = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--count") == 0) count = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--file") == 0) file = argv[i + 1];
         else die(argv[i], "unknown option");
     }
     if (writers < 1 || writers > 64 || count < 1 || events < 10) die("options", "out of range");
-    if (strcmp(argv[1], "append") == 0) return cmd_append(writers, seconds, sync);
+    if (strcmp(argv[1], "append") == 0) return cmd_append(writers, seconds, sync, group, leaders);
     if (strcmp(argv[1], "fill") == 0) return cmd_fill(events);
     if (strcmp(argv[1], "lookup") == 0) return cmd_lookup(count);
     if (strcmp(argv[1], "verify") == 0) return cmd_verify(file);

@@ -1,0 +1,144 @@
+/* Group commit of chained writes (flat combining). Threads of one process
+ * that append at the same time queue their writes here; the first of them
+ * that finds nobody leading becomes the leader, takes its own write and up
+ * to max_batch - 1 queued ones, runs them as one transaction on its own
+ * connection (audit__batch_run, requests.c), hands each caller its result
+ * and wakes everyone. Writes queued meanwhile form the next batch, so the
+ * busier the chain, the larger the batches: one chain lock acquisition and
+ * one COMMIT per batch instead of per write (docs/AUDIT.md, "Group commit").
+ *
+ * A caller whose connection is already known to be broken never leads (its
+ * connection would fail the batch): it waits to be taken into another
+ * thread's batch and, if nobody who could lead is left waiting, runs its
+ * write by itself, where it fails as it always did. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_int.h"
+
+struct audit_appender {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* broadcast when a batch ends */
+    int max_batch;
+    int max_leaders;
+    int leaders;                /* batches running now */
+    audit__op *head, *tail;     /* queued, not yet taken; FIFO */
+    int pending, pending_live;  /* queued; of them, with a usable connection */
+    audit_appender_stats st;
+};
+
+audit_appender *audit_appender_new(int max_batch, int max_leaders) {
+    if (max_batch == 0) max_batch = AUDIT_APPENDER_BATCH_DEFAULT;
+    if (max_leaders == 0) max_leaders = AUDIT_APPENDER_LEADERS_DEFAULT;
+    if (max_batch < 1 || max_batch > AUDIT_APPENDER_BATCH_MAX || max_leaders < 1 ||
+        max_leaders > AUDIT_APPENDER_LEADERS_MAX)
+        return NULL;
+    audit_appender *a = calloc(1, sizeof(*a));
+    if (!a) return NULL;
+    if (pthread_mutex_init(&a->mu, NULL) != 0) {
+        free(a);
+        return NULL;
+    }
+    if (pthread_cond_init(&a->cv, NULL) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
+    a->max_batch = max_batch;
+    a->max_leaders = max_leaders;
+    return a;
+}
+
+void audit_appender_free(audit_appender *a) {
+    if (!a) return;
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+void audit_db_set_appender(audit_db *db, audit_appender *a) {
+    if (db) db->appender = a;
+}
+
+void audit_appender_stats_get(audit_appender *a, audit_appender_stats *out) {
+    pthread_mutex_lock(&a->mu);
+    *out = a->st;
+    out->pending = a->pending;
+    out->leaders = a->leaders;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Queue helpers; the mutex is held. */
+static void enqueue(audit_appender *a, audit__op *op) {
+    op->next = NULL;
+    op->queued = true;
+    if (a->tail) a->tail->next = op;
+    else a->head = op;
+    a->tail = op;
+    a->pending++;
+    if (op->can_lead) a->pending_live++;
+}
+
+static void unlink_op(audit_appender *a, audit__op *op) {
+    audit__op *prev = NULL;
+    for (audit__op *p = a->head; p; prev = p, p = p->next) {
+        if (p != op) continue;
+        if (prev) prev->next = p->next;
+        else a->head = p->next;
+        if (a->tail == p) a->tail = prev;
+        p->next = NULL;
+        p->queued = false;
+        a->pending--;
+        if (p->can_lead) a->pending_live--;
+        return;
+    }
+}
+
+void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
+    audit__op *batch[AUDIT_APPENDER_BATCH_MAX];
+    op->done = op->alone = false;
+    pthread_mutex_lock(&a->mu);
+    enqueue(a, op);
+    a->st.writes++;
+    while (!op->done) {
+        /* Only a write still queued may lead: one already taken into a
+         * running batch waits for that batch. */
+        if (op->queued && a->leaders < a->max_leaders && op->can_lead) {
+            /* Lead: our own write first (so a leader always finishes its
+             * own), then the oldest queued ones. */
+            unlink_op(a, op);
+            int m = 0;
+            batch[m++] = op;
+            while (m < a->max_batch && a->head) {
+                audit__op *o = a->head;
+                unlink_op(a, o);
+                batch[m++] = o;
+            }
+            a->leaders++;
+            a->st.batches++;
+            if (m > a->st.largest) a->st.largest = m;
+            pthread_mutex_unlock(&a->mu);
+
+            audit__batch_run(db, batch, m);
+
+            pthread_mutex_lock(&a->mu);
+            for (int i = 0; i < m; i++) {
+                if (batch[i]->alone) a->st.alone++;
+                batch[i]->done = true;
+            }
+            a->leaders--;
+            pthread_cond_broadcast(&a->cv);
+            continue;
+        }
+        if (op->queued && a->leaders == 0 && a->pending_live == 0) {
+            /* Nobody left who could run it: the caller runs it itself. */
+            unlink_op(a, op);
+            op->alone = true;
+            a->st.alone++;
+            break;
+        }
+        pthread_cond_wait(&a->cv, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
