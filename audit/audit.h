@@ -43,6 +43,7 @@ typedef struct audit_db {
     char errstr[256];     /* last error text (never contains the DSN's password) */
     char sqlstate[6];     /* last SQLSTATE, "" if none */
     audit_appender *appender; /* borrowed; NULL = every write runs on conn alone (audit_db_set_appender) */
+    void *stmts;          /* prepared statements of this connection (db.c), owned; freed by audit_close */
 } audit_db;
 
 /* Connects with a libpq conninfo string or URI. On failure returns

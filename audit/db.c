@@ -2,6 +2,8 @@
  * of audit/ is built on. Every statement goes through audit__exec(): values
  * travel as parameters, never inside SQL text. */
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +92,109 @@ int audit_connect(audit_db *db, const char *dsn) {
     return AUDIT_OK;
 }
 
+/* ---- prepared statements ----
+ * Every statement of audit/ is one of a few dozen fixed texts with
+ * parameters. Parsing and planning them again on every call was about half
+ * of PostgreSQL's time per append (docs/BENCHMARKS.md), so each text is
+ * prepared once per connection, on first use, and executed by name after.
+ * Transaction control (BEGIN, COMMIT, SAVEPOINT, SET ...) is sent as text. */
+
+#define STMT_SLOTS 256   /* distinct texts cached per connection; more run unprepared */
+
+typedef struct stmt_slot {
+    char *sql;           /* owned copy; NULL = empty slot */
+    unsigned id;         /* name "nm_s<id>" */
+    bool prepared;       /* on the current backend */
+    bool refused;        /* PostgreSQL would not prepare it: always sent as text */
+} stmt_slot;
+
+typedef struct stmt_cache {
+    int backend_pid;     /* prepared statements belong to one server session */
+    unsigned next_id;
+    stmt_slot slot[STMT_SLOTS];
+} stmt_cache;
+
+static void stmts_free(audit_db *db) {
+    stmt_cache *sc = db->stmts;
+    if (!sc) return;
+    for (int i = 0; i < STMT_SLOTS; i++) free(sc->slot[i].sql);
+    free(sc);
+    db->stmts = NULL;
+}
+
+static bool preparable(const char *sql) {
+    static const char *const verbs[] = {"SELECT", "INSERT", "UPDATE", "WITH", "DELETE"};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strncmp(sql, verbs[i], strlen(verbs[i])) == 0) return true;
+    return false;
+}
+
+/* The slot for sql (created when absent and there is room), or NULL. A
+ * connection that was reset (another backend) forgets what it prepared. */
+static stmt_slot *stmt_find(audit_db *db, const char *sql) {
+    if (!preparable(sql)) return NULL;
+    PGconn *c = db->conn;
+    stmt_cache *sc = db->stmts;
+    if (!sc) {
+        sc = calloc(1, sizeof(*sc));
+        if (!sc) return NULL;
+        db->stmts = sc;
+        sc->backend_pid = PQbackendPID(c);
+    }
+    if (sc->backend_pid != PQbackendPID(c)) {
+        for (int i = 0; i < STMT_SLOTS; i++) sc->slot[i].prepared = false;
+        sc->backend_pid = PQbackendPID(c);
+    }
+    uint32_t h = 2166136261u;   /* FNV-1a over the text */
+    for (const char *p = sql; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    for (int n = 0; n < STMT_SLOTS; n++) {
+        stmt_slot *sl = &sc->slot[(h + (uint32_t)n) % STMT_SLOTS];
+        if (!sl->sql) {
+            sl->sql = strdup(sql);
+            if (!sl->sql) return NULL;
+            sl->id = sc->next_id++;
+            return sl;
+        }
+        if (strcmp(sl->sql, sql) == 0) return sl;
+    }
+    return NULL;
+}
+
+static void stmt_name(const stmt_slot *sl, char *out, size_t outlen) { snprintf(out, outlen, "nm_s%u", sl->id); }
+
+/* "cached plan must not change result type" (0A000): a migration changed a
+ * table under a prepared statement. Every statement is prepared again, under
+ * new names (the old ones live until the connection closes). */
+static void stmts_after_error(audit_db *db) {
+    stmt_cache *sc = db->stmts;
+    if (!sc || strcmp(db->sqlstate, "0A000") != 0) return;
+    for (int i = 0; i < STMT_SLOTS; i++)
+        if (sc->slot[i].sql) {
+            sc->slot[i].prepared = false;
+            sc->slot[i].id = sc->next_id++;
+        }
+}
+
+/* Outside a pipeline: prepares sl now if it is not yet. False when it
+ * cannot be (then the caller sends the text). */
+static bool stmt_ready(audit_db *db, stmt_slot *sl, int nparams) {
+    if (!sl || sl->refused) return false;
+    if (sl->prepared) return true;
+    char name[32];
+    stmt_name(sl, name, sizeof(name));
+    PGresult *r = PQprepare(db->conn, name, sl->sql, nparams, NULL);
+    sl->prepared = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    /* A text PostgreSQL cannot prepare (or a failed transaction) just runs as text. */
+    if (!sl->prepared && PQtransactionStatus(db->conn) == PQTRANS_IDLE) sl->refused = true;
+    PQclear(r);
+    return sl->prepared;
+}
+
 void audit_close(audit_db *db) {
     if (!db) return;
     if (db->conn) PQfinish(db->conn);
     db->conn = NULL;
+    stmts_free(db);
 }
 
 PGconn *audit__conn(audit_db *db, int *rc) {
@@ -155,7 +256,15 @@ int audit__exec_fmt(audit_db *db, const char *what, const char *sql, int nparams
     if (res) *res = NULL;
     PGconn *c = db->conn;
     if (!c) return audit__fail(db, AUDIT_ERR_CONNECT, "%s: not connected to PostgreSQL", what);
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, result_format);
+    stmt_slot *sl = PQtransactionStatus(c) == PQTRANS_INERROR ? NULL : stmt_find(db, sql);
+    PGresult *r;
+    if (stmt_ready(db, sl, nparams)) {
+        char name[32];
+        stmt_name(sl, name, sizeof(name));
+        r = PQexecPrepared(c, name, nparams, params, NULL, NULL, result_format);
+    } else {
+        r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, result_format);
+    }
     ExecStatusType st = PQresultStatus(r);
     if (r && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
         db->sqlstate[0] = '\0';
@@ -165,6 +274,7 @@ int audit__exec_fmt(audit_db *db, const char *what, const char *sql, int nparams
     }
     int rc = audit__result_error(db, what, r);
     PQclear(r);
+    stmts_after_error(db);
     return rc;
 }
 
@@ -172,13 +282,33 @@ int audit__pipeline(audit_db *db, const audit__stmt *st, int n, PGresult **res) 
     PGconn *c = db->conn;
     for (int i = 0; i < n; i++) res[i] = NULL;
     if (!c || PQstatus(c) != CONNECTION_OK) return audit__fail(db, AUDIT_ERR_CONNECT, "not connected to PostgreSQL");
-    if (PQenterPipelineMode(c) != 1) return audit__result_error(db, "entering pipeline mode", NULL);
+    /* Statements seen for the first time are prepared before the pipeline
+     * (once per connection); a pipeline then carries names, not texts. */
+    stmt_slot **slots = n > 0 ? calloc((size_t)n, sizeof(*slots)) : NULL;   /* NULL: all as text */
+    for (int i = 0; slots && i < n; i++) {
+        slots[i] = PQtransactionStatus(c) != PQTRANS_INERROR ? stmt_find(db, st[i].sql) : NULL;
+        if (slots[i] && !stmt_ready(db, slots[i], st[i].nparams)) slots[i] = NULL;
+    }
+    if (PQenterPipelineMode(c) != 1) {
+        free(slots);
+        return audit__result_error(db, "entering pipeline mode", NULL);
+    }
     int rc = AUDIT_OK, sent = 0;
-    for (; sent < n; sent++)
-        if (!PQsendQueryParams(c, st[sent].sql, st[sent].nparams, NULL, st[sent].params, NULL, NULL, 0)) {
+    for (; sent < n; sent++) {
+        int ok;
+        if (slots && slots[sent]) {
+            char name[32];
+            stmt_name(slots[sent], name, sizeof(name));
+            ok = PQsendQueryPrepared(c, name, st[sent].nparams, st[sent].params, NULL, NULL, 0);
+        } else {
+            ok = PQsendQueryParams(c, st[sent].sql, st[sent].nparams, NULL, st[sent].params, NULL, NULL, 0);
+        }
+        if (!ok) {
             rc = audit__result_error(db, st[sent].what, NULL);
             break;
         }
+    }
+    free(slots);
     if (PQpipelineSync(c) != 1 && rc == AUDIT_OK) rc = audit__result_error(db, "sending", NULL);
     /* Each statement yields its result(s) then NULL; the sync point yields
      * PGRES_PIPELINE_SYNC. After a failure the rest come back ABORTED. */
@@ -217,6 +347,7 @@ int audit__pipeline(audit_db *db, const audit__stmt *st, int n, PGresult **res) 
     }
     if (PQexitPipelineMode(c) != 1 && rc == AUDIT_OK) rc = audit__result_error(db, "leaving pipeline mode", NULL);
     if (rc == AUDIT_OK) db->sqlstate[0] = '\0';
+    else stmts_after_error(db);
     return rc;
 }
 
