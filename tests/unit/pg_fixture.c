@@ -98,3 +98,14 @@ int teardown(void **state) {
     free(f);
     return ok ? 0 : -1;
 }
+
+char *fixture_value(fixture *f, const char *sql, int n, const char *const *params) {
+    PGresult *r = PQexecParams(f->db.conn, sql, n, NULL, params, NULL, NULL, 0);
+    char *out = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        out = strdup(PQgetisnull(r, 0, 0) ? "<NULL>" : PQgetvalue(r, 0, 0));
+    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "query failed: %s", PQerrorMessage(f->db.conn));
+    PQclear(r);
+    return out;
+}

@@ -21,6 +21,11 @@ bool admin_sql(const char *conninfo, const char *sql);
 /* base_conninfo with search_path set to schema. */
 void schema_conninfo(char *dst, size_t n, const char *schema);
 
+/* The first column of the first row of sql (params: n values), as a copy
+ * the caller frees; "<NULL>" for SQL NULL; NULL when there is no row or the
+ * query fails (said on stderr). */
+char *fixture_value(fixture *f, const char *sql, int n, const char *const *params);
+
 /* cmocka group setup and per-test setup / teardown (state is a fixture *). */
 int group_setup(void **state);
 int setup_empty(void **state);

@@ -23,14 +23,7 @@
 
 static char *q1(fixture *f, const char *sql, const char *a) {
     const char *p[] = {a};
-    PGresult *r = PQexecParams(f->db.conn, sql, a ? 1 : 0, NULL, p, NULL, NULL, 0);
-    char *out = NULL;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
-        out = strdup(PQgetisnull(r, 0, 0) ? "<NULL>" : PQgetvalue(r, 0, 0));
-    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fprintf(stderr, "query failed: %s", PQerrorMessage(f->db.conn));
-    PQclear(r);
-    return out;
+    return fixture_value(f, sql, a ? 1 : 0, p);
 }
 
 static long long qnum(fixture *f, const char *sql) {

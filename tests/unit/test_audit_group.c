@@ -37,15 +37,7 @@ static void sleep_ms(int ms) {
 /* First column of the first row (malloc'ed; "<NULL>" for NULL; NULL if none or failed). */
 static char *q1(fixture *f, const char *sql, const char *a, const char *b) {
     const char *p[] = {a, b};
-    int n = b ? 2 : a ? 1 : 0;
-    PGresult *r = PQexecParams(f->db.conn, sql, n, NULL, p, NULL, NULL, 0);
-    char *out = NULL;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
-        out = strdup(PQgetisnull(r, 0, 0) ? "<NULL>" : PQgetvalue(r, 0, 0));
-    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fprintf(stderr, "query failed: %s", PQerrorMessage(f->db.conn));
-    PQclear(r);
-    return out;
+    return fixture_value(f, sql, b ? 2 : a ? 1 : 0, p);
 }
 
 static long long qnum2(fixture *f, const char *sql, const char *a, const char *b) {
