@@ -506,6 +506,18 @@ static void promote_evidence(create_job *j, const json_object *ev) {
     check_idem_then_run(j);
 }
 
+json_object *bot_event_parse(const char *json, size_t len) {
+    json_tokener *tok = json_tokener_new();
+    json_object *ev = tok ? json_tokener_parse_ex(tok, json, (int)len) : NULL;
+    json_tokener_free(tok);
+    if (ev && !json_object_is_type(ev, json_type_object)) {
+        json_object_put(ev);
+        ev = NULL;
+    }
+    if (!ev) nm_log(NM_LOG_WARN, "malformed event ignored", NULL);
+    return ev;
+}
+
 bool bot_core_event(bot_core *c, const json_object *ev) {
     json_object *v;
     const char *task = json_object_object_get_ex(ev, "task", &v) ? json_object_get_string(v) : NULL;

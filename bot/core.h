@@ -92,6 +92,10 @@ void bot_core_handle(bot_core *c, const bot_inbound *in, const char *text, size_
 /* Same for a command refused before parsing because it is over CMD_MAX_TEXT. */
 void bot_core_too_long(bot_core *c, const bot_replier *to, void *ud);
 
+/* One worker event (a JSON object) from a stream; NULL, with a warning
+ * logged, when it is not one. The caller puts it. */
+json_object *bot_event_parse(const char *json, size_t len);
+
 /* An event from the answer route: a task's answer (status, action, evidence)
  * is delivered to the command that asked; returns true when it was one. */
 bool bot_core_event(bot_core *c, const json_object *ev);

@@ -1,6 +1,7 @@
 #include "serve.h"
 
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "buf.h"
 #include "clock.h"
 #include "core.h"
 #include "dbpool.h"
@@ -47,7 +47,7 @@ typedef struct server {
     uv_work_t pg_work;
     uv_timer_t ready_timer;
     /* Nomad health per environment, as the workers last saw it (Redis) */
-    nm_buf nomad_json;   /* "{"staging":{"up":true,"age_s":3},...}" */
+    json_object *nomad;  /* {"staging":{"up":true,"age_s":3},...}, owned; NULL until the first read */
 
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain_timer;
@@ -57,18 +57,6 @@ typedef struct server {
 } server;
 
 /* ---- readiness ---- */
-
-static void json_str(nm_buf *b, const char *s) {
-    nm_buf_appends(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') nm_buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20) nm_buf_printf(b, "\\u%04x", ch);
-        else nm_buf_append(b, s, 1);
-    }
-    nm_buf_appends(b, "\"");
-}
-
 
 static void pg_probe(uv_work_t *w) {
     server *sv = w->data;
@@ -95,27 +83,23 @@ static void pg_probed(uv_work_t *w, int status) {
 
 static void health_got(void *ud, int code, const char *const *fields, const char *const *values, size_t n) {
     server *sv = ud;
-    nm_buf_reset(&sv->nomad_json);
-    nm_buf_appends(&sv->nomad_json, "{");
+    json_object *all = json_object_new_object();
     if (code != QUEUE_OK) n = 0;
     int64_t now = (int64_t)time(NULL);
-    for (size_t i = 0; i < n; i++) {
-        long long at = 0;
+    for (size_t i = 0; all && i < n; i++) {
+        /* "ok <unix>" or "error <unix> <why>" (queue.h) */
         bool up = strncmp(values[i], "ok ", 3) == 0;
         const char *p = strchr(values[i], ' ');
-        if (p) at = strtoll(p + 1, NULL, 10);
+        long long at = p ? strtoll(p + 1, NULL, 10) : 0;
         const char *why = p ? strchr(p + 1, ' ') : NULL;
-        nm_buf_appends(&sv->nomad_json, i ? "," : "");
-        json_str(&sv->nomad_json, fields[i]);
-        nm_buf_printf(&sv->nomad_json, ":{\"up\":%s,\"age_s\":%lld", up ? "true" : "false",
-                      at > 0 ? (long long)(now - at) : -1LL);
-        if (!up && why) {
-            nm_buf_appends(&sv->nomad_json, ",\"error\":");
-            json_str(&sv->nomad_json, why + 1);
-        }
-        nm_buf_appends(&sv->nomad_json, "}");
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "up", json_object_new_boolean(up));
+        json_object_object_add(e, "age_s", json_object_new_int64(at > 0 ? now - at : -1));
+        if (!up && why) json_object_object_add(e, "error", json_object_new_string(why + 1));
+        json_object_object_add(all, fields[i], e);
     }
-    nm_buf_appends(&sv->nomad_json, "}");
+    json_object_put(sv->nomad);
+    sv->nomad = all;
 }
 
 static void ready_fire(uv_timer_t *t) {
@@ -142,42 +126,35 @@ static void on_readyz(void *ud, http_exchange *x, const http_request_in *req) {
     server *sv = ud;
     (void)req;
     int slack = sv->slack ? slack_adapter_ready(sv->slack) : 0;
-    bool chat = slack > 0;
-    bool redis = sv->qa && queue_async_up(sv->qa);
-    bool ready = sv->pg_up && chat && !sv->stopping;
-    nm_buf b;
-    nm_buf_init(&b, 4096);
-    nm_buf_printf(&b, "{\"ready\":%s,\"postgres\":{\"up\":%s", ready ? "true" : "false", sv->pg_up ? "true" : "false");
-    if (!sv->pg_up && sv->pg_error[0]) {
-        nm_buf_appends(&b, ",\"error\":");
-        json_str(&b, sv->pg_error);
+    bool ready = sv->pg_up && slack > 0 && !sv->stopping;
+    json_object *o = json_object_new_object(), *pg = json_object_new_object(), *redis = json_object_new_object(),
+                *chat = json_object_new_object();
+    json_object_object_add(o, "ready", json_object_new_boolean(ready));
+    json_object_object_add(pg, "up", json_object_new_boolean(sv->pg_up));
+    if (!sv->pg_up && sv->pg_error[0]) json_object_object_add(pg, "error", json_object_new_string(sv->pg_error));
+    json_object_object_add(o, "postgres", pg);
+    json_object_object_add(redis, "up", json_object_new_boolean(sv->qa && queue_async_up(sv->qa)));
+    json_object_object_add(o, "redis", redis);
+    json_object_object_add(o, "nomad", sv->nomad ? json_object_get(sv->nomad) : json_object_new_object());
+    if (sv->slack) {
+        json_object *sl = json_object_new_object();
+        json_object_object_add(sl, "connections", json_object_new_int(slack));
+        json_object_object_add(chat, "slack", sl);
     }
-    nm_buf_printf(&b, "},\"redis\":{\"up\":%s},\"nomad\":%s,\"chat\":{", redis ? "true" : "false",
-                  sv->nomad_json.len ? sv->nomad_json.data : "{}");
-    if (sv->slack) nm_buf_printf(&b, "\"slack\":{\"connections\":%d}", slack);
-    nm_buf_printf(&b, "},\"stopping\":%s}\n", sv->stopping ? "true" : "false");
-    http_respond(x, ready ? 200 : 503, "application/json", b.data, b.len);
-    nm_buf_free(&b);
+    json_object_object_add(o, "chat", chat);
+    json_object_object_add(o, "stopping", json_object_new_boolean(sv->stopping));
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    http_respond(x, ready ? 200 : 503, "application/json", text ? text : "{}", text ? len : 2);
+    json_object_put(o);
 }
 
 /* ---- events ---- */
 
-static json_object *parse_event(const char *json, size_t len) {
-    json_tokener *tok = json_tokener_new();
-    json_object *ev = tok ? json_tokener_parse_ex(tok, json, (int)len) : NULL;
-    json_tokener_free(tok);
-    if (ev && !json_object_is_type(ev, json_type_object)) {
-        json_object_put(ev);
-        ev = NULL;
-    }
-    if (!ev) nm_log(NM_LOG_WARN, "malformed event ignored", NULL);
-    return ev;
-}
-
 /* This process's own stream: answers to tasks its commands started. */
 static void on_answer(void *ud, const char *json, size_t len) {
     server *sv = ud;
-    json_object *ev = parse_event(json, len);
+    json_object *ev = bot_event_parse(json, len);
     if (!ev) return;
     bot_core_event(sv->core, ev);
     json_object_put(ev);
@@ -186,7 +163,7 @@ static void on_answer(void *ud, const char *json, size_t len) {
 /* The bots' shared stream: request progress, applied to chat by one replica. */
 static void on_shared(void *ud, const char *json, size_t len) {
     server *sv = ud;
-    json_object *ev = parse_event(json, len);
+    json_object *ev = bot_event_parse(json, len);
     if (!ev) return;
     if (sv->slack) slack_adapter_event(sv->slack, ev);
     json_object_put(ev);
@@ -296,7 +273,6 @@ int serve_run(config_holder *holder, const serve_opts *opts) {
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv->sighup, on_sighup, SIGHUP);
-    nm_buf_init(&sv->nomad_json, 16 * 1024);
     uv_timer_init(sv->loop, &sv->drain_timer);
     uv_timer_init(sv->loop, &sv->ready_timer);
     sv->drain_timer.data = sv->ready_timer.data = sv;
@@ -356,7 +332,7 @@ done:
     bot_core_free(sv->core);
     dbpool_free(sv->db);
     config_free(sv->cfg);
-    nm_buf_free(&sv->nomad_json);
+    json_object_put(sv->nomad);
     uv_loop_close(sv->loop);
     free(sv);
     return code;

@@ -144,14 +144,8 @@ static const bot_replier shell_replier = {on_reply, on_done};
 
 static void on_event(void *ud, const char *json, size_t len) {
     shell *sh = ud;
-    json_tokener *tok = json_tokener_new();
-    json_object *ev = tok ? json_tokener_parse_ex(tok, json, (int)len) : NULL;
-    json_tokener_free(tok);
-    if (!ev || !json_object_is_type(ev, json_type_object)) {
-        nm_log(NM_LOG_WARN, "malformed event ignored", NULL);
-        json_object_put(ev);
-        return;
-    }
+    json_object *ev = bot_event_parse(json, len);
+    if (!ev) return;
     /* Answers to tasks go to the command that asked; the rest is request progress. */
     if (!bot_core_event(sh->core, ev)) {
         nm_buf out;

@@ -13,6 +13,7 @@
 #include "slack_proto.h"
 #include "slack_render.h"
 #include "slack_socket.h"
+#include "states.h"
 
 #define SEEN_MAX 1024          /* recent trigger / event IDs remembered against redelivery */
 #define SEEN_BUCKETS 2048      /* open hash over the ring: a power of two, twice SEEN_MAX */
@@ -131,14 +132,7 @@ static bool seen_before(slack_adapter *s, const char *key) {
     return false;
 }
 
-/* Slack IDs are upper-case letters and digits; anything else never reaches a URL. */
-static bool id_ok(const char *id) {
-    size_t n = 0;
-    for (; id[n]; n++)
-        if (!((id[n] >= 'A' && id[n] <= 'Z') || (id[n] >= '0' && id[n] <= '9'))) return false;
-    return n > 0 && n <= 32;
-}
-
+/* A message ts ("1700000000.000100"): digits and a dot, safe in a URL query. */
 static bool ts_ok(const char *ts) {
     size_t n = 0;
     for (; ts[n]; n++)
@@ -165,7 +159,7 @@ static void name_done(void *ud, int code, const slack_api_result *res) {
 
 /* The user's name if known; otherwise asks Slack once and returns NULL. */
 static const char *user_name(slack_adapter *s, const char *id) {
-    if (!id_ok(id)) return NULL;
+    if (!slack_id_valid(id)) return NULL;
     for (int i = 0; i < NAMES_MAX; i++)
         if (strcmp(s->names[i].id, id) == 0) return s->names[i].name[0] ? s->names[i].name : NULL;
     int slot = s->names_next;
@@ -259,7 +253,7 @@ static void permalink_done(void *ud, int code, const slack_api_result *res) {
 }
 
 static void ask_permalink(slack_adapter *s, int64_t req, const char *channel, const char *ts) {
-    if (!id_ok(channel) || !ts_ok(ts)) {
+    if (!slack_id_valid(channel) || !ts_ok(ts)) {
         record_message(s, req, channel, ts, NULL);
         return;
     }
@@ -391,11 +385,10 @@ static int view_decided(slack_req_view *v, const bot_request_facts *f) {
     return changed;
 }
 
+/* The request is over: the states table says which states are terminal. */
 static bool view_final(const slack_req_view *v) {
-    static const char *const finals[] = {"succeeded", "failed", "rejected", "expired", "cancelled"};
-    for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
-        if (strcmp(v->state, finals[i]) == 0) return true;
-    return false;
+    enum req_state st;
+    return req_state_parse(v->state, &st) && req_state_terminal(st);
 }
 
 static void post_request(slack_adapter *s, const slack_cmd *c, const bot_request_facts *f) {

@@ -512,3 +512,10 @@ int slack_retry_after_parse(const char *header_value, int *seconds) {
     *seconds = n > 3600 ? 3600 : (int)n;
     return SLACK_PROTO_OK;
 }
+
+bool slack_id_valid(const char *id) {
+    size_t n = 0;
+    for (; id && id[n]; n++)
+        if (!((id[n] >= 'A' && id[n] <= 'Z') || (id[n] >= '0' && id[n] <= '9'))) return false;
+    return n >= 1 && n <= 32;
+}

@@ -166,6 +166,11 @@ int slack_api_parse(const char *method, const char *body, size_t len, slack_api_
  * to do about it (A1, A5, A6, A7); a generic sentence for other codes. Static. */
 const char *slack_error_hint(const char *error);
 
+/* A Slack ID (user, channel, team: "U0123ABC"): 1 to 32 upper-case letters
+ * and digits. What passes may go into a mention (<@U…>) or a URL query
+ * without escaping. */
+bool slack_id_valid(const char *id);
+
 /* The Retry-After header of a 429 (A7): decimal seconds, blanks and a
  * trailing CR/LF allowed around it, capped at 3600. Returns SLACK_PROTO_OK,
  * or _VALUE (empty, a date, a sign, any other byte); *seconds is set only on OK. */

@@ -108,20 +108,12 @@ bool slack_escape_n(nm_buf *out, const char *text, size_t max) {
     return escape_into(out, text, max, ESC_TEXT, true);
 }
 
-/* A Slack user ID as mrkdwn accepts it between <@ and >. */
-static bool slack_user_id_ok(const char *id) {
-    size_t n = 0;
-    for (; id[n]; n++)
-        if (!((id[n] >= 'A' && id[n] <= 'Z') || (id[n] >= '0' && id[n] <= '9'))) return false;
-    return n >= 1 && n <= 32;
-}
-
 void slack_identity(nm_buf *out, const char *identity) {
     if (!identity || !*identity) {
         nm_buf_appends(out, "someone");
         return;
     }
-    if (strncmp(identity, "slack:", 6) == 0 && slack_user_id_ok(identity + 6)) {
+    if (strncmp(identity, "slack:", 6) == 0 && slack_id_valid(identity + 6)) {
         nm_buf_printf(out, "<@%s>", identity + 6);
         return;
     }
@@ -527,19 +519,28 @@ static json_object *button(body *b, const slack_req_view *v, bool approve, const
     return btn;
 }
 
+/* A block {"type": type, "elements": []} whose elements the caller fills
+ * (*elements is borrowed from the block); NULL, with nomem set, when out of memory. */
+static json_object *block_with_elements(body *b, const char *type, json_object **elements) {
+    json_object *blk = json_object_new_object(), *els = json_object_new_array();
+    if (!blk || !els) {
+        json_object_put(blk);
+        json_object_put(els);
+        b->nomem = true;
+        return NULL;
+    }
+    add_str(b, blk, "type", type);
+    *elements = els;
+    return blk;
+}
+
 static void actions_block(body *b, const slack_req_view *v) {
     char value[32], block_id[64];
     snprintf(value, sizeof(value), "D-%" PRId64, v->id);
     /* block_id changes with each update (A8), so a stale client view cannot match it. */
     snprintf(block_id, sizeof(block_id), "req-%" PRId64 "-actions-%d", v->id, v->given);
-    json_object *blk = json_object_new_object(), *elements = json_object_new_array();
-    if (!blk || !elements) {
-        json_object_put(blk);
-        json_object_put(elements);
-        b->nomem = true;
-        return;
-    }
-    add_str(b, blk, "type", "actions");
+    json_object *elements, *blk = block_with_elements(b, "actions", &elements);
+    if (!blk) return;
     add_str(b, blk, "block_id", block_id);
     push(b, elements, button(b, v, true, value));
     push(b, elements, button(b, v, false, value));
@@ -548,14 +549,8 @@ static void actions_block(body *b, const slack_req_view *v) {
 }
 
 static void context_block(body *b, const char *mrkdwn) {
-    json_object *blk = json_object_new_object(), *elements = json_object_new_array();
-    if (!blk || !elements) {
-        json_object_put(blk);
-        json_object_put(elements);
-        b->nomem = true;
-        return;
-    }
-    add_str(b, blk, "type", "context");
+    json_object *elements, *blk = block_with_elements(b, "context", &elements);
+    if (!blk) return;
     push(b, elements, text_obj(b, "mrkdwn", mrkdwn));
     add_obj(b, blk, "elements", elements);
     push(b, b->blocks, blk);

@@ -31,6 +31,7 @@
 #include "form.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "uv_guard.h"
 
 #define TIMEOUT_MS 600   /* the test server's request_timeout_ms */
 
@@ -61,41 +62,18 @@ typedef struct T {
     char base[64];
     int never_calls, never_aborts, later_aborts;
     int hello_calls;
-    bool guard_fired;
-    uv_timer_t guard;
+    uv_guard guard;
     int fds_at_start;
 } T;
 
-#include <dirent.h>
-
-/* Open descriptors of the process: teardown must give back every one. */
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
 /* ---- loop helpers ------------------------------------------------------ */
-
-static void on_guard(uv_timer_t *g) { ((T *)g->data)->guard_fired = true; }
-static void on_guard_stop(uv_timer_t *g) { uv_stop(g->loop); }
 
 /* Runs the loop until *counter >= target or ms pass; true if reached. */
 static bool wait_for(T *t, const int *counter, int target, int ms) {
-    t->guard_fired = false;
-    uv_timer_start(&t->guard, on_guard, (uint64_t)ms, 0);
-    while (*counter < target && !t->guard_fired) uv_run(&t->loop, UV_RUN_ONCE);
-    uv_timer_stop(&t->guard);
-    return *counter >= target;
+    return uv_guard_wait(&t->loop, &t->guard, counter, target, ms);
 }
 
-static void run_for(T *t, int ms) {
-    int never = 0;
-    wait_for(t, &never, 1, ms);
-}
+static void run_for(T *t, int ms) { uv_guard_run_for(&t->loop, &t->guard, ms); }
 
 /* ---- client side ------------------------------------------------------- */
 
@@ -343,10 +321,9 @@ static void add_routes(T *t) {
 static int setup_with(void **state, const http_server_limits *lim, size_t max_response) {
     T *t = calloc(1, sizeof(*t));
     assert_non_null(t);
-    t->fds_at_start = count_fds();
+    t->fds_at_start = count_open_fds();
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    uv_timer_init(&t->loop, &t->guard);
-    t->guard.data = t;
+    uv_guard_init(&t->loop, &t->guard);
     char err[256];
     http_server_limits l = {.request_timeout_ms = TIMEOUT_MS};
     t->srv = http_server_new(&t->loop, "127.0.0.1:0", lim ? lim : &l, err, sizeof(err));
@@ -373,16 +350,11 @@ static int teardown(void **state) {
     T *t = *state;
     if (t->cli) http_client_close(t->cli);
     if (t->srv) http_server_close(t->srv);
-    /* The guard, unreferenced, stops a loop that would not finish by itself. */
-    uv_unref((uv_handle_t *)&t->guard);
-    uv_timer_start(&t->guard, on_guard_stop, 5000, 0);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&t->guard, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
+    uv_guard_drain(&t->loop, &t->guard);
     int rc = uv_loop_close(&t->loop);
     if (rc != 0) uv_walk(&t->loop, print_handle, NULL);
     assert_int_equal(rc, 0);
-    assert_int_equal(count_fds(), t->fds_at_start);
+    assert_int_equal(count_open_fds(), t->fds_at_start);
     free(t);
     return 0;
 }
@@ -776,15 +748,14 @@ static void test_200_concurrent(void **state) {
     }
     assert_int_equal(http_client_pending(t->cli), 200);
     int done = 0;
-    t->guard_fired = false;
-    uv_timer_start(&t->guard, on_guard, 15000, 0);
-    while (!t->guard_fired) {
+    uv_guard_arm(&t->guard, 15000);
+    while (!t->guard.fired) {
         done = 0;
         for (int i = 0; i < 200; i++) done += m->r[i].calls;
         if (done >= 200) break;
         uv_run(&t->loop, UV_RUN_ONCE);
     }
-    uv_timer_stop(&t->guard);
+    uv_guard_disarm(&t->guard);
     run_for(t, 50);   /* a duplicate completion would show now */
     for (int i = 0; i < 200; i++) {
         result *r = &m->r[i];
@@ -879,10 +850,9 @@ static void test_server_close_with_open_exchanges(void **state) {
     t->srv = NULL;
     assert_int_equal(t->never_aborts, 3);   /* before close returned */
     int done = 0;
-    t->guard_fired = false;
-    uv_timer_start(&t->guard, on_guard, 5000, 0);
-    while (!t->guard_fired && (done = r[0].calls + r[1].calls + r[2].calls) < 3) uv_run(&t->loop, UV_RUN_ONCE);
-    uv_timer_stop(&t->guard);
+    uv_guard_arm(&t->guard, 5000);
+    while (!t->guard.fired && (done = r[0].calls + r[1].calls + r[2].calls) < 3) uv_run(&t->loop, UV_RUN_ONCE);
+    uv_guard_disarm(&t->guard);
     assert_int_equal(done, 3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(r[i].calls, 1);

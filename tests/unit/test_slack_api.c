@@ -12,7 +12,6 @@
  * `test_slack_api` runs the cases that pass; `test_slack_api bugs` runs the
  * ones that show a defect of bot/slack_api.c (see the comment above each). */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <libwebsockets.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +26,7 @@
 #include "clock.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "uv_guard.h"
 #include "log.h"
 #include "slack_api.h"
 
@@ -66,8 +66,7 @@ typedef struct T {
     slack_api *api;
     int port;
     char url[96];
-    uv_timer_t guard;
-    bool guard_fired;
+    uv_guard guard;
     got reqs[MAX_REQS];
     int nreq;
     step script[MAX_STEPS];
@@ -219,31 +218,12 @@ static int post(T *t, const char *method, const char *body, const char *channel,
 
 /* ---- loop helpers -------------------------------------------------------- */
 
-static void on_guard(uv_timer_t *g) { ((T *)g->data)->guard_fired = true; }
-static void on_guard_stop(uv_timer_t *g) { uv_stop(g->loop); }
-
 /* Runs the loop until *counter >= target or ms pass; true if reached. */
 static bool wait_for(T *t, const int *counter, int target, int ms) {
-    t->guard_fired = false;
-    uv_timer_start(&t->guard, on_guard, (uint64_t)ms, 0);
-    while (*counter < target && !t->guard_fired) uv_run(&t->loop, UV_RUN_ONCE);
-    uv_timer_stop(&t->guard);
-    return *counter >= target;
+    return uv_guard_wait(&t->loop, &t->guard, counter, target, ms);
 }
 
-static void run_for(T *t, int ms) {
-    int never = 0;
-    wait_for(t, &never, 1, ms);
-}
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
+static void run_for(T *t, int ms) { uv_guard_run_for(&t->loop, &t->guard, ms); }
 
 static const char *const methods[] = {"chat.postMessage", "chat.update", "chat.postEphemeral", "apps.connections.open",
                                       "auth.test"};
@@ -255,10 +235,9 @@ static int setup(void **state) {
     t->log = open_memstream(&t->logbuf, &t->loglen);
     assert_non_null(t->log);
     nm_log_set_stream(t->log);
-    t->fds_at_start = count_fds();
+    t->fds_at_start = count_open_fds();
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    uv_timer_init(&t->loop, &t->guard);
-    t->guard.data = t;
+    uv_guard_init(&t->loop, &t->guard);
     char err[256];
     t->srv = http_server_new(&t->loop, "127.0.0.1:0", NULL, err, sizeof(err));
     assert_non_null(t->srv);
@@ -292,15 +271,11 @@ static int teardown(void **state) {
     if (t->api) slack_api_close(t->api);
     http_client_close(t->cli);
     http_server_close(t->srv);
-    uv_unref((uv_handle_t *)&t->guard);
-    uv_timer_start(&t->guard, on_guard_stop, 5000, 0);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&t->guard, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
+    uv_guard_drain(&t->loop, &t->guard);
     int rc = uv_loop_close(&t->loop);
     if (rc != 0) uv_walk(&t->loop, print_handle, NULL);
     assert_int_equal(rc, 0);
-    assert_int_equal(count_fds(), t->fds_at_start);
+    assert_int_equal(count_open_fds(), t->fds_at_start);
     nm_log_set_stream(stderr);
     fclose(t->log);
     /* Tokens travel in headers only; nothing that was logged carries them
