@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "queue.h"
 #include "render.h"
+#include "str.h"
 
 #define TRAIL_PAGE 100   /* events shown in chat; the rest is one command away */
 
@@ -59,7 +60,6 @@ struct bot_core {
     int askers;   /* askers alive: commands not yet done */
 };
 
-static void copy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
 
 static asker *asker_new(bot_core *c, const bot_inbound *in, const bot_replier *to, void *ud) {
     asker *a = calloc(1, sizeof(*a));
@@ -68,16 +68,16 @@ static asker *asker_new(bot_core *c, const bot_inbound *in, const bot_replier *t
     a->core = c;
     a->to = to;
     a->ud = ud;
-    copy(a->platform, sizeof(a->platform), in->platform);
-    copy(a->team, sizeof(a->team), in->team);
-    copy(a->channel, sizeof(a->channel), in->channel);
-    copy(a->actor, sizeof(a->actor), in->actor);
-    copy(a->idem, sizeof(a->idem), in->idem_key);
-    copy(a->route, sizeof(a->route), in->route);
-    copy(a->message_ref, sizeof(a->message_ref), in->message_ref);
-    copy(a->permalink, sizeof(a->permalink), in->permalink);
+    nm_str_copy(a->platform, sizeof(a->platform), in->platform);
+    nm_str_copy(a->team, sizeof(a->team), in->team);
+    nm_str_copy(a->channel, sizeof(a->channel), in->channel);
+    nm_str_copy(a->actor, sizeof(a->actor), in->actor);
+    nm_str_copy(a->idem, sizeof(a->idem), in->idem_key);
+    nm_str_copy(a->route, sizeof(a->route), in->route);
+    nm_str_copy(a->message_ref, sizeof(a->message_ref), in->message_ref);
+    nm_str_copy(a->permalink, sizeof(a->permalink), in->permalink);
     const config_person *p = policy_person(c->cfg, a->actor);
-    if (p) copy(a->person, sizeof(a->person), p->name);
+    if (p) nm_str_copy(a->person, sizeof(a->person), p->name);
     c->askers++;
     return a;
 }
@@ -768,7 +768,7 @@ bot_core *bot_core_new(uv_loop_t *loop, config *cfg, queue_async *qa, dbpool *db
     c->cfg = config_ref(cfg);
     c->qa = qa;
     c->db = db;
-    copy(c->route, sizeof(c->route), answer_route);
+    nm_str_copy(c->route, sizeof(c->route), answer_route);
     return c;
 }
 

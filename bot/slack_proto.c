@@ -315,35 +315,34 @@ int slack_frame_parse(const char *json, size_t len, slack_frame *out, char *err,
     return rc;
 }
 
+int slack_ack_frame(const char *envelope_id, const char *payload, size_t len, nm_buf *out) {
+    if (!envelope_id || !*envelope_id) return SLACK_PROTO_ERR_INVALID;
+    /* Written out by hand: one ack per envelope is the hottest frame we send. */
+    size_t start = out->len;
+    int rc = nm_buf_append(out, "{\"envelope_id\":", 15);
+    if (rc == NM_BUF_OK) rc = nm_buf_append_json_str(out, envelope_id, strlen(envelope_id));
+    if (rc == NM_BUF_OK && payload) rc = nm_buf_append(out, ",\"payload\":", 11);
+    if (rc == NM_BUF_OK && payload) rc = nm_buf_append(out, payload, len);
+    if (rc == NM_BUF_OK) rc = nm_buf_append(out, "}", 1);
+    if (rc == NM_BUF_OK) return SLACK_PROTO_OK;
+    out->len = start;
+    if (out->data) out->data[start] = '\0';
+    return rc == NM_BUF_TOO_LARGE ? SLACK_PROTO_ERR_TOO_LARGE : SLACK_PROTO_ERR_NOMEM;
+}
+
 int slack_ack_build(const char *envelope_id, const char *payload_json, nm_buf *out) {
     if (!envelope_id || !*envelope_id) return SLACK_PROTO_ERR_INVALID;
+    if (!payload_json) return slack_ack_frame(envelope_id, NULL, 0, out);
     pctx c = {NULL, 0};
     json_object *payload = NULL;
-    if (payload_json) {
-        int rc = parse_object(&c, "payload", payload_json, strlen(payload_json), SLACK_FRAME_MAX, &payload);
-        if (rc != SLACK_PROTO_OK) return rc;
-    }
-    json_object *ack = json_object_new_object();
-    json_object *id = json_object_new_string(envelope_id);
-    bool added = ack && id && json_object_object_add(ack, "envelope_id", id) == 0;
-    if (!added) json_object_put(id);
-    if (added && payload) {
-        added = json_object_object_add(ack, "payload", payload) == 0;
-        if (added) payload = NULL;   /* ack owns it now */
-    }
-    json_object_put(payload);
-    if (!added) {
-        json_object_put(ack);
-        return SLACK_PROTO_ERR_NOMEM;
-    }
+    int rc = parse_object(&c, "payload", payload_json, strlen(payload_json), SLACK_FRAME_MAX, &payload);
+    if (rc != SLACK_PROTO_OK) return rc;
     size_t n = 0;
     const char *text =
-        json_object_to_json_string_length(ack, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    int rc = !text ? SLACK_PROTO_ERR_NOMEM : nm_buf_append(out, text, n);
-    json_object_put(ack);
-    if (rc == NM_BUF_TOO_LARGE) return SLACK_PROTO_ERR_TOO_LARGE;
-    if (rc != NM_BUF_OK) return SLACK_PROTO_ERR_NOMEM;
-    return SLACK_PROTO_OK;
+        json_object_to_json_string_length(payload, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    rc = text ? slack_ack_frame(envelope_id, text, n, out) : SLACK_PROTO_ERR_NOMEM;
+    json_object_put(payload);
+    return rc;
 }
 
 /* ---- Web API answers ---- */

@@ -133,6 +133,10 @@ int slack_frame_parse(const char *json, size_t len, slack_frame *out, char *err,
  * SLACK_PROTO_OK, _INVALID (envelope_id NULL or empty), _JSON / _NOT_OBJECT
  * (payload), _TOO_LARGE (out's ceiling) or _NOMEM; out is unchanged on error. */
 int slack_ack_build(const char *envelope_id, const char *payload_json, nm_buf *out);
+/* The same without checking the payload: len bytes put in as they are, so
+ * they must be one JSON object nomatron built itself (slack_answer_payload);
+ * payload NULL for a bare ack. Returns as slack_ack_build. */
+int slack_ack_frame(const char *envelope_id, const char *payload, size_t len, nm_buf *out);
 
 /* ---- Web API answers (A5, A6) ---- */
 

@@ -85,14 +85,20 @@ static bool escape_len(nm_buf *out, const char *text, size_t len, size_t max, in
     bool cut = max && total > max;
     size_t budget = !cut ? total : ellipsis ? (max >= 3 ? max - 3 : 0) : max;
     size_t used = 0;
-    for (const char *p = text; p < end;) {
+    const char *p = text, *run = text;   /* [run, p): units that stay as they are, not written yet */
+    while (p < end) {
         esc_unit u = esc_next(p, (size_t)(end - p), mode);
         if (used + u.outlen > budget) break;
-        /* At out's ceiling: stop, rather than skip this unit and write later ones. */
-        if (nm_buf_append(out, u.out, u.outlen) != NM_BUF_OK) return true;
+        if (u.out != p) {
+            /* At out's ceiling: stop, rather than skip this unit and write later ones. */
+            if (p > run && nm_buf_append(out, run, (size_t)(p - run)) != NM_BUF_OK) return true;
+            if (nm_buf_append(out, u.out, u.outlen) != NM_BUF_OK) return true;
+            run = p + u.in;
+        }
         used += u.outlen;
         p += u.in;
     }
+    if (p > run && nm_buf_append(out, run, (size_t)(p - run)) != NM_BUF_OK) return true;
     if (cut && ellipsis && max >= 3) nm_buf_append(out, ELLIPSIS, 3);
     return cut;
 }
@@ -730,13 +736,32 @@ int slack_req_message(const slack_req_view *v, const char *channel, const char *
     return rc;
 }
 
+/* A console answer as message text: escaped, in ``` when preformatted, cut
+ * at SLACK_TEXT_MAX with a marker. Appends to t. */
+static void answer_text(nm_buf *t, const char *text, bool preformatted) {
+    static const char marker[] = "\n\xE2\x80\xA6 (truncated)";
+    const char *fence = preformatted ? "```" : "";
+    size_t fences = 2 * strlen(fence), start = t->len;
+    /* Console answers end in a newline; inside a message it is only a blank line. */
+    size_t len = text ? strlen(text) : 0;
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    int mode = preformatted ? ESC_CODE : ESC_TEXT;
+    nm_buf_appends(t, fence);
+    bool cut = escape_len(t, text, len, SLACK_TEXT_MAX - fences, mode, false);
+    if (cut) {
+        /* Again, leaving room for the marker after the closing fence. */
+        t->len = start;
+        nm_buf_appends(t, fence);
+        escape_len(t, text, len, SLACK_TEXT_MAX - fences - (sizeof(marker) - 1), mode, false);
+    }
+    nm_buf_appends(t, fence);
+    if (cut) nm_buf_appends(t, marker);
+}
+
 int slack_text_body(const char *channel, const char *user, const char *thread_ts, const char *text,
                     bool preformatted, nm_buf *out) {
     if (!channel_ok(channel) || (user && !channel_ok(user)) || (thread_ts && !channel_ok(thread_ts)))
         return SLACK_PROTO_ERR_INVALID;
-    static const char marker[] = "\n\xE2\x80\xA6 (truncated)";
-    const char *fence = preformatted ? "```" : "";
-    size_t fences = 2 * strlen(fence);
     body b;
     int rc = body_start(&b, channel, NULL);
     if (rc != SLACK_PROTO_OK) {
@@ -745,21 +770,7 @@ int slack_text_body(const char *channel, const char *user, const char *thread_ts
     }
     if (user) add_str(&b, b.root, "user", user);
     if (thread_ts) add_str(&b, b.root, "thread_ts", thread_ts);
-
-    /* Console answers end in a newline; inside a message it is only a blank line. */
-    size_t len = text ? strlen(text) : 0;
-    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-    int mode = preformatted ? ESC_CODE : ESC_TEXT;
-    nm_buf_appends(&b.t, fence);
-    bool cut = escape_len(&b.t, text, len, SLACK_TEXT_MAX - fences, mode, false);
-    if (cut) {
-        /* Again, leaving room for the marker after the closing fence. */
-        nm_buf_reset(&b.t);
-        nm_buf_appends(&b.t, fence);
-        escape_len(&b.t, text, len, SLACK_TEXT_MAX - fences - (sizeof(marker) - 1), mode, false);
-    }
-    nm_buf_appends(&b.t, fence);
-    if (cut) nm_buf_appends(&b.t, marker);
+    answer_text(&b.t, text, preformatted);
     add_str(&b, b.root, "text", b.t.data ? b.t.data : "");
     add_bool(&b, b.root, "link_names", false);
     if (!user) {
@@ -769,4 +780,20 @@ int slack_text_body(const char *channel, const char *user, const char *thread_ts
     rc = b.nomem ? SLACK_PROTO_ERR_NOMEM : append_json(b.root, out);
     body_free(&b);
     return rc;
+}
+
+int slack_answer_payload(const char *text, bool preformatted, nm_buf *out) {
+    /* Built by hand: it answers most commands, at the rate they come. */
+    nm_buf t;
+    nm_buf_init(&t, 0);
+    answer_text(&t, text, preformatted);
+    size_t start = out->len;
+    int rc = nm_buf_appends(out, "{\"response_type\":\"ephemeral\",\"text\":");
+    if (rc == NM_BUF_OK) rc = nm_buf_append_json_str(out, t.data ? t.data : "", t.len);
+    if (rc == NM_BUF_OK) rc = nm_buf_append(out, "}", 1);
+    nm_buf_free(&t);
+    if (rc == NM_BUF_OK) return SLACK_PROTO_OK;
+    out->len = start;
+    if (out->data) out->data[start] = '\0';
+    return rc == NM_BUF_TOO_LARGE ? SLACK_PROTO_ERR_TOO_LARGE : SLACK_PROTO_ERR_NOMEM;
 }

@@ -135,4 +135,12 @@ int slack_req_message(const slack_req_view *v, const char *channel, const char *
 int slack_text_body(const char *channel, const char *user, const char *thread_ts, const char *text,
                     bool preformatted, nm_buf *out);
 
+/* Appends the same answer as an immediate response to a slash command
+ * (A3.3), for the Socket Mode ack's payload or an HTTP-mode reply:
+ * {"response_type":"ephemeral","text":"…"}. Slack shows it to the person
+ * who typed the command, in that channel, whether or not the bot is a
+ * member there. Returns SLACK_PROTO_OK, _TOO_LARGE (out's ceiling) or
+ * _NOMEM; out is unchanged on error. */
+int slack_answer_payload(const char *text, bool preformatted, nm_buf *out);
+
 #endif

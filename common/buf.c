@@ -49,6 +49,43 @@ int nm_buf_printf(nm_buf *b, const char *fmt, ...) {
     return NM_BUF_OK;
 }
 
+static int append_json_escape(nm_buf *b, unsigned char ch) {
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', (char)ch, '0', '0', 0, 0};
+    switch (ch) {
+    case '"': case '\\': return nm_buf_append(b, esc, 2);
+    case '\b': esc[1] = 'b'; return nm_buf_append(b, esc, 2);
+    case '\f': esc[1] = 'f'; return nm_buf_append(b, esc, 2);
+    case '\n': esc[1] = 'n'; return nm_buf_append(b, esc, 2);
+    case '\r': esc[1] = 'r'; return nm_buf_append(b, esc, 2);
+    case '\t': esc[1] = 't'; return nm_buf_append(b, esc, 2);
+    default:
+        esc[1] = 'u';
+        esc[4] = hex[ch >> 4];
+        esc[5] = hex[ch & 15];
+        return nm_buf_append(b, esc, 6);
+    }
+}
+
+int nm_buf_append_json_str(nm_buf *b, const char *s, size_t len) {
+    size_t start = b->len, run = 0;
+    int rc = nm_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < len && rc == NM_BUF_OK; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+        rc = nm_buf_append(b, s + run, i - run);   /* the plain bytes before it, in one copy */
+        if (rc == NM_BUF_OK) rc = append_json_escape(b, ch);
+        run = i + 1;
+    }
+    if (rc == NM_BUF_OK && len > run) rc = nm_buf_append(b, s + run, len - run);
+    if (rc == NM_BUF_OK) rc = nm_buf_append(b, "\"", 1);
+    if (rc != NM_BUF_OK) {
+        b->len = start;
+        if (b->data) b->data[start] = '\0';
+    }
+    return rc;
+}
+
 void nm_buf_reset(nm_buf *b) {
     b->len = 0;
     if (b->data) b->data[0] = '\0';

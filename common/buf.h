@@ -22,6 +22,11 @@ int nm_buf_appends(nm_buf *b, const char *s);
 int nm_buf_printf(nm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void nm_buf_reset(nm_buf *b);          /* len = 0, keeps memory */
 void nm_buf_free(nm_buf *b);           /* releases memory; b may be reused after nm_buf_init */
+/* Appends s[0..len) as a quoted JSON string: `"` `\` and control bytes
+ * escaped, every other byte (UTF-8 included) as it is. b is unchanged on
+ * error. For hot paths that would otherwise build a json-c tree to print
+ * one string. */
+int nm_buf_append_json_str(nm_buf *b, const char *s, size_t len);
 /* Hands the data to the caller (free() it) and leaves b empty. */
 char *nm_buf_steal(nm_buf *b);
 

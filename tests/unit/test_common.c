@@ -66,11 +66,39 @@ static void test_buf_ceiling(void **state) {
     nm_buf_free(&b);
 }
 
+static void test_buf_json_str(void **state) {
+    (void)state;
+    nm_buf b;
+    nm_buf_init(&b, 64);
+    static const char in[] = "a\"b\\c\n\r\t\b\f\x01\x1f\x7f/\xc3\xa9";
+    assert_int_equal(nm_buf_append_json_str(&b, in, sizeof(in) - 1), NM_BUF_OK);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\xc3\xa9\"");
+    /* A NUL inside the span is a control byte like any other. */
+    nm_buf_reset(&b);
+    assert_int_equal(nm_buf_append_json_str(&b, "x\0y", 3), NM_BUF_OK);
+    assert_string_equal(b.data, "\"x\\u0000y\"");
+    nm_buf_reset(&b);
+    assert_int_equal(nm_buf_append_json_str(&b, NULL, 0), NM_BUF_OK);
+    assert_string_equal(b.data, "\"\"");
+    /* Over the ceiling: an error, and the buffer as it was. */
+    nm_buf_reset(&b);
+    assert_int_equal(nm_buf_appends(&b, "{\"k\":"), NM_BUF_OK);
+    char big[80];
+    memset(big, '\n', sizeof(big));
+    assert_int_equal(nm_buf_append_json_str(&b, big, 30), NM_BUF_TOO_LARGE);   /* 5 + 2 + 60 escaped > 64 */
+    assert_string_equal(b.data, "{\"k\":");
+    assert_int_equal(b.len, 5);
+    assert_int_equal(nm_buf_append_json_str(&b, big, 10), NM_BUF_OK);
+    assert_int_equal(b.len, 5 + 2 + 20);
+    nm_buf_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_value_quoting),
         cmocka_unit_test(test_log_level_parse),
         cmocka_unit_test(test_buf_ceiling),
+        cmocka_unit_test(test_buf_json_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

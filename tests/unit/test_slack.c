@@ -1344,6 +1344,75 @@ static void test_text_body(void **state) {
     nm_buf_free(&b);
 }
 
+/* The immediate answer that rides in a slash command's ack (A2.3, A3.3). */
+static void test_answer_payload(void **state) {
+    (void)state;
+    nm_buf b;
+    nm_buf_init(&b, 0);
+    assert_int_equal(slack_answer_payload("you are slack:U0REQ\n", false, &b), SLACK_PROTO_OK);
+    assert_string_equal(b.data, "{\"response_type\":\"ephemeral\",\"text\":\"you are slack:U0REQ\"}");
+
+    /* Slack escaping, then JSON escaping; the same text a chat.postEphemeral body would carry. */
+    const char *odd = "error: unknown job <!channel> \"q\" \\ & tab\there\nusage: deploy\n";
+    nm_buf_reset(&b);
+    assert_int_equal(slack_answer_payload(odd, false, &b), SLACK_PROTO_OK);
+    json_object *o = reparse(b.data, b.len);
+    assert_string_equal(at(o, "response_type"), "ephemeral");
+    nm_buf body;
+    nm_buf_init(&body, 0);
+    assert_int_equal(slack_text_body("C1", "U1", NULL, odd, false, &body), SLACK_PROTO_OK);
+    json_object *ob = reparse(body.data, body.len);
+    assert_string_equal(at(o, "text"), at(ob, "text"));
+    assert_non_null(strstr(at(o, "text"), "&lt;!channel&gt;"));
+    json_object_put(ob);
+    json_object_put(o);
+
+    /* It is one JSON object that an ack can carry as it is. */
+    nm_buf ack;
+    nm_buf_init(&ack, 0);
+    assert_int_equal(slack_ack_frame("E1", b.data, b.len, &ack), SLACK_PROTO_OK);
+    o = reparse(ack.data, ack.len);
+    assert_string_equal(at(o, "envelope_id"), "E1");
+    assert_true(json_object_is_type(member(o, "payload"), json_type_object));
+    json_object_put(o);
+    nm_buf_reset(&ack);
+    assert_int_equal(slack_ack_build("E1", b.data, &ack), SLACK_PROTO_OK);
+    nm_buf_free(&ack);
+
+    /* preformatted and long: fenced, cut with the marker, as slack_text_body */
+    char *big = malloc(20001);
+    assert_non_null(big);
+    for (size_t i = 0; i < 20000; i++) big[i] = "ab\"\\\n&\xC3\xA9\x01"[i % 8];
+    big[20000] = '\0';
+    for (int pre = 0; pre < 2; pre++) {
+        nm_buf_reset(&b);
+        nm_buf_reset(&body);
+        assert_int_equal(slack_answer_payload(big, pre, &b), SLACK_PROTO_OK);
+        assert_int_equal(slack_text_body("C1", "U1", NULL, big, pre, &body), SLACK_PROTO_OK);
+        o = reparse(b.data, b.len);
+        ob = reparse(body.data, body.len);
+        const char *t = at(o, "text");
+        assert_true(strlen(t) <= SLACK_TEXT_MAX);
+        assert_string_equal(t, at(ob, "text"));
+        assert_non_null(strstr(t, "(truncated)"));
+        json_object_put(o);
+        json_object_put(ob);
+    }
+    free(big);
+    nm_buf_free(&body);
+
+    /* empty text; over the ceiling: an error and the buffer as it was */
+    nm_buf_reset(&b);
+    assert_int_equal(slack_answer_payload(NULL, false, &b), SLACK_PROTO_OK);
+    assert_string_equal(b.data, "{\"response_type\":\"ephemeral\",\"text\":\"\"}");
+    nm_buf_free(&b);
+    nm_buf_init(&b, 40);
+    assert_int_equal(nm_buf_appends(&b, "keep"), NM_BUF_OK);
+    assert_int_equal(slack_answer_payload("hello there, a little too long", false, &b), SLACK_PROTO_ERR_TOO_LARGE);
+    assert_string_equal(b.data, "keep");
+    nm_buf_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_hello),
@@ -1367,6 +1436,7 @@ int main(void) {
         cmocka_unit_test(test_req_message),
         cmocka_unit_test(test_req_message_limits),
         cmocka_unit_test(test_text_body),
+        cmocka_unit_test(test_answer_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
