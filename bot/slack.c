@@ -14,6 +14,7 @@
 #include "slack_render.h"
 #include "slack_socket.h"
 #include "states.h"
+#include "str.h"
 
 #define SEEN_MAX 1024          /* recent trigger / event IDs remembered against redelivery */
 #define SEEN_BUCKETS 2048      /* open hash over the ring: a power of two, twice SEEN_MAX */
@@ -60,6 +61,10 @@ struct slack_adapter {
     uv_timer_t auth_timer;
     posted *msgs;
     int n_msgs;
+    /* While a slash command is handed over: its ack, open for an answer the
+     * core gives at once, and the command it belongs to. */
+    slack_ack *ack;
+    const struct slack_cmd *ack_cmd;
     char seen[SEEN_MAX][SLACK_TRIGGER_LEN];   /* a ring of the last SEEN_MAX keys */
     int seen_next;
     int16_t seen_index[SEEN_BUCKETS];          /* key hash -> ring slot + 1 (0 = empty), linear probing */
@@ -126,7 +131,7 @@ static bool seen_before(slack_adapter *s, const char *key) {
         if (old >= 0) seen_unindex(s, old);
         seen_find(s, key, &fb);   /* the chain may have moved */
     }
-    snprintf(s->seen[slot], sizeof(s->seen[0]), "%s", key);
+    nm_str_copy(s->seen[slot], sizeof(s->seen[0]), key);
     s->seen_index[fb] = (int16_t)(slot + 1);
     s->seen_next = (slot + 1) % SEEN_MAX;
     return false;
@@ -349,20 +354,19 @@ static void post_done(void *ud, int code, const slack_api_result *res) {
     else if (p->final) forget_posted(s, p);
 }
 
-static void copy_field(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
 
 /* The view of a request just created, from the command's facts. */
 static void view_from_facts(slack_req_view *v, const bot_request_facts *f) {
     slack_req_view_init(v, f->id);
-    copy_field(v->kind, sizeof(v->kind), f->kind);
-    copy_field(v->job, sizeof(v->job), f->job);
-    copy_field(v->version, sizeof(v->version), f->version);
-    copy_field(v->env, sizeof(v->env), f->env);
-    copy_field(v->from_env, sizeof(v->from_env), f->from_env);
-    copy_field(v->requester, sizeof(v->requester), f->actor);
-    copy_field(v->state, sizeof(v->state), f->state);
-    copy_field(v->req_reason, sizeof(v->req_reason), f->reason);
-    copy_field(v->emergency, sizeof(v->emergency), f->emergency);
+    nm_str_copy(v->kind, sizeof(v->kind), f->kind);
+    nm_str_copy(v->job, sizeof(v->job), f->job);
+    nm_str_copy(v->version, sizeof(v->version), f->version);
+    nm_str_copy(v->env, sizeof(v->env), f->env);
+    nm_str_copy(v->from_env, sizeof(v->from_env), f->from_env);
+    nm_str_copy(v->requester, sizeof(v->requester), f->actor);
+    nm_str_copy(v->state, sizeof(v->state), f->state);
+    nm_str_copy(v->req_reason, sizeof(v->req_reason), f->reason);
+    nm_str_copy(v->emergency, sizeof(v->emergency), f->emergency);
     v->required = f->required;
     v->given = f->counted;
     v->break_glass = f->break_glass;
@@ -379,7 +383,7 @@ static int view_decided(slack_req_view *v, const bot_request_facts *f) {
         }
     }
     if (f->state && *f->state && strcmp(v->state, f->state) != 0) {
-        copy_field(v->state, sizeof(v->state), f->state);
+        nm_str_copy(v->state, sizeof(v->state), f->state);
         changed = 1;
     }
     return changed;
@@ -469,16 +473,16 @@ static void recover_work(uv_work_t *w) {
     if (r->rc == AUDIT_OK && strcmp(req.platform, "slack") == 0) {
         slack_req_view *v = &r->view;
         slack_req_view_init(v, r->id);
-        copy_field(v->kind, sizeof(v->kind), f.kind);
-        copy_field(v->job, sizeof(v->job), f.job);
-        copy_field(v->version, sizeof(v->version), req.version);
-        copy_field(v->env, sizeof(v->env), f.env);
-        copy_field(v->from_env, sizeof(v->from_env), f.from_env);
-        copy_field(v->requester, sizeof(v->requester), f.actor);
-        copy_field(v->state, sizeof(v->state), f.state);
-        copy_field(v->phase, sizeof(v->phase), f.phase);
-        copy_field(v->reason, sizeof(v->reason), f.reason);
-        copy_field(v->emergency, sizeof(v->emergency), f.emergency);
+        nm_str_copy(v->kind, sizeof(v->kind), f.kind);
+        nm_str_copy(v->job, sizeof(v->job), f.job);
+        nm_str_copy(v->version, sizeof(v->version), req.version);
+        nm_str_copy(v->env, sizeof(v->env), f.env);
+        nm_str_copy(v->from_env, sizeof(v->from_env), f.from_env);
+        nm_str_copy(v->requester, sizeof(v->requester), f.actor);
+        nm_str_copy(v->state, sizeof(v->state), f.state);
+        nm_str_copy(v->phase, sizeof(v->phase), f.phase);
+        nm_str_copy(v->reason, sizeof(v->reason), f.reason);
+        nm_str_copy(v->emergency, sizeof(v->emergency), f.emergency);
         v->break_glass = f.emergency[0] != '\0';
         v->required = f.required;
         v->job_version = req.nomad_job_version;
@@ -607,7 +611,24 @@ static void ephemeral_done(void *ud, int code, const slack_api_result *res) {
     free(e);
 }
 
+/* An answer given while its command is still being handed over goes in the
+ * command's ack: no Web API call, and Slack shows it even where the bot is
+ * not a member. Once only; anything later goes through the Web API. */
+static bool answer_in_ack(slack_adapter *s, const slack_cmd *c, const char *text, bool pre) {
+    if (!s->ack || s->ack_cmd != c) return false;
+    nm_buf p;
+    nm_buf_init(&p, 0);
+    bool ok = slack_answer_payload(text, pre, &p) == SLACK_PROTO_OK && slack_ack_respond(s->ack, p.data, p.len) == 0;
+    nm_buf_free(&p);
+    if (ok) {
+        s->ack = NULL;
+        s->st.answered_in_ack++;
+    }
+    return ok;
+}
+
 static void say_ephemeral(slack_adapter *s, const slack_cmd *c, const char *text, bool pre) {
+    if (answer_in_ack(s, c, text, pre)) return;
     size_t n = strlen(text);
     if (n > SLACK_TEXT_MAX + 64) n = SLACK_TEXT_MAX + 64;   /* slack_text_body cuts at SLACK_TEXT_MAX anyway */
     eph_ctx *e = malloc(sizeof(*e) + n + 1);
@@ -677,32 +698,9 @@ static const bot_replier slack_replier = {on_reply, on_done};
 
 /* ---- envelopes ---- */
 
-static void on_slash(slack_adapter *s, const slack_frame *f) {
-    const char *team = f->slash.team_id;
-    if (s->team_id[0] && strcmp(team, s->team_id) != 0) {
-        s->st.refused_team++;
-        nm_log(NM_LOG_WARN, "slack: command from another workspace refused", "team", team, NULL);
-        return;
-    }
-    /* A redelivery carries the same trigger: answered once. */
-    char key[SLACK_TRIGGER_LEN];
-    snprintf(key, sizeof(key), "%s", f->slash.trigger_id[0] ? f->slash.trigger_id : f->envelope_id);
-    if (seen_before(s, key)) {
-        s->st.duplicates++;
-        nm_log(NM_LOG_INFO, "slack: redelivered command dropped", "envelope", f->envelope_id, NULL);
-        return;
-    }
-    slack_cmd *c = calloc(1, sizeof(*c));
-    if (!c) return;
-    c->s = s;
-    snprintf(c->team, sizeof(c->team), "%s", team);
-    snprintf(c->channel, sizeof(c->channel), "%s", f->slash.channel_id);
-    snprintf(c->user, sizeof(c->user), "%s", f->slash.user_id);
-    s->st.commands++;
-    if (f->slash.text_too_long) {
-        bot_core_too_long(s->core, &slack_replier, c);
-        return;
-    }
+/* A slash command that passed the checks, to the core. */
+static void handle_slash(slack_adapter *s, slack_cmd *c, const slack_frame *f, const char *key) {
+    const char *team = c->team;
     char channel[SLACK_ID_LEN + 8], actor[SLACK_ID_LEN + 8], idem[SLACK_ID_LEN + SLACK_TRIGGER_LEN + 16];
     snprintf(channel, sizeof(channel), "slack:%s", c->channel);
     snprintf(actor, sizeof(actor), "slack:%s", c->user);
@@ -711,6 +709,37 @@ static void on_slash(slack_adapter *s, const slack_frame *f) {
                       .route = "slack"};
     nm_log(NM_LOG_INFO, "slack: command", "actor", actor, "name", user_name(s, c->user), "channel", channel, NULL);
     bot_core_handle(s->core, &in, f->slash.text, strlen(f->slash.text), &slack_replier, c);
+}
+
+static void on_slash(slack_adapter *s, const slack_frame *f, slack_ack *ack) {
+    const char *team = f->slash.team_id;
+    if (s->team_id[0] && strcmp(team, s->team_id) != 0) {
+        s->st.refused_team++;
+        nm_log(NM_LOG_WARN, "slack: command from another workspace refused", "team", team, NULL);
+        return;
+    }
+    /* A redelivery carries the same trigger: answered once. */
+    char key[SLACK_TRIGGER_LEN];
+    nm_str_copy(key, sizeof(key), f->slash.trigger_id[0] ? f->slash.trigger_id : f->envelope_id);
+    if (seen_before(s, key)) {
+        s->st.duplicates++;
+        nm_log(NM_LOG_INFO, "slack: redelivered command dropped", "envelope", f->envelope_id, NULL);
+        return;
+    }
+    slack_cmd *c = calloc(1, sizeof(*c));
+    if (!c) return;
+    c->s = s;
+    nm_str_copy(c->team, sizeof(c->team), team);
+    nm_str_copy(c->channel, sizeof(c->channel), f->slash.channel_id);
+    nm_str_copy(c->user, sizeof(c->user), f->slash.user_id);
+    s->st.commands++;
+    /* Answers the core gives during the call ride in the ack (answer_in_ack). */
+    s->ack = ack;
+    s->ack_cmd = c;
+    if (f->slash.text_too_long) bot_core_too_long(s->core, &slack_replier, c);
+    else handle_slash(s, c, f, key);
+    s->ack = NULL;   /* the ack leaves now; c may be freed already */
+    s->ack_cmd = NULL;
 }
 
 /* Approve / Reject on a request's message: the same commands as typed, by
@@ -749,13 +778,11 @@ static void on_button(slack_adapter *s, const slack_frame *f) {
     bot_core_handle(s->core, &in, text, strlen(text), &slack_replier, c);
 }
 
-static void on_envelope(void *ud, const slack_frame *f, const char *raw, size_t len) {
+static void on_envelope(void *ud, const slack_frame *f, slack_ack *ack) {
     slack_adapter *s = ud;
-    (void)raw;
-    (void)len;
     if (s->input_stopped) return;
     switch (f->kind) {
-    case SLACK_FRAME_SLASH: on_slash(s, f); break;
+    case SLACK_FRAME_SLASH: on_slash(s, f, ack); break;
     case SLACK_FRAME_INTERACTIVE:
         if (s->team_id[0] && f->interactive.team_id[0] && strcmp(f->interactive.team_id, s->team_id) != 0) {
             s->st.refused_team++;

@@ -26,6 +26,7 @@ typedef struct slack_adapter slack_adapter;
 
 typedef struct slack_stats {
     unsigned long commands, refused_team, duplicates, posts, updates, ephemerals, api_errors;
+    unsigned long answered_in_ack;   /* answers that rode in the command's ack */
 } slack_stats;
 
 /* cfg must have chat.slack; it is referenced. core and db are borrowed. */

@@ -15,6 +15,7 @@
 #define OUT_MAX 64                                 /* acks queued on one connection before it is dropped */
 #define CLOSE_GRACE_MS 300                         /* close frames out before the context goes */
 #define ACK_MAX 256                                /* an ack frame: {"envelope_id":"..."} */
+#define ACK_ANSWER_MAX (64 * 1024)                 /* an ack with an answer: 4,000 characters, escaped twice */
 
 /* Reconnect delays: the first retry is quick (a dropped socket is usually
  * fine again at once), then slower; lws adds the jitter. */
@@ -32,9 +33,15 @@ typedef struct pending_env {
     struct pending_env *next;
     bool drop;    /* malformed: acknowledged, not handed over */
     slack_frame f;
-    size_t len;
-    char raw[];   /* the frame as received */
 } pending_env;
+
+/* The ack of the envelope being handed over on the fast path (ack_now). */
+struct slack_ack {
+    const char *envelope_id;
+    bool can_respond;   /* the envelope accepts a response payload (slash commands) */
+    bool answered;
+    nm_buf frame;       /* LWS_PRE bytes, then the ack frame once built */
+};
 
 typedef struct sconn {
     slack_socket *s;
@@ -180,7 +187,7 @@ static void deliver(slack_socket *s) {
         s->todo = e->next;
         if (!s->todo) s->todo_tail = &s->todo;
         s->st.envelopes++;
-        if (!e->drop) s->h.envelope(s->ud, &e->f, e->raw, e->len);
+        if (!e->drop) s->h.envelope(s->ud, &e->f, NULL);
         free(e);
     }
 }
@@ -192,6 +199,40 @@ static int queue_out(sconn *c, const char *data, size_t len) {
     c->out_len[slot] = len;
     c->out_n++;
     return 0;
+}
+
+int slack_ack_respond(slack_ack *a, const char *payload, size_t len) {
+    if (!a || !a->can_respond || a->answered || !payload) return -1;
+    if (slack_ack_frame(a->envelope_id, payload, len, &a->frame) != SLACK_PROTO_OK) return -1;
+    a->answered = true;
+    return 0;
+}
+
+/* The common case: nothing waits before this ack on the socket. The owner
+ * sees the envelope first, so that an answer it has at once rides in the ack
+ * (A2.3, A3.3) instead of costing a Web API call; then the ack is written,
+ * still inside this receive callback. The owner does not wait for anything
+ * in that call (slack_socket.h), so the ack still leaves within microseconds. */
+static void ack_now(sconn *c, const slack_frame *f, bool drop) {
+    static const char headroom[LWS_PRE];
+    slack_socket *s = c->s;
+    slack_ack a = {.envelope_id = f->envelope_id, .can_respond = f->accepts_response_payload && !drop};
+    nm_buf_init(&a.frame, LWS_PRE + ACK_ANSWER_MAX);
+    if (nm_buf_append(&a.frame, headroom, LWS_PRE) != NM_BUF_OK) goto fail;
+    s->st.envelopes++;
+    if (!drop && !s->closing) s->h.envelope(s->ud, f, &a);
+    if (!a.answered && slack_ack_frame(f->envelope_id, NULL, 0, &a.frame) != SLACK_PROTO_OK) goto fail;
+    size_t n = a.frame.len - LWS_PRE;
+    /* lws keeps what the socket does not take now and sends it first. */
+    if (!c->wsi || lws_write(c->wsi, (unsigned char *)a.frame.data + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) goto fail;
+    s->st.acks++;
+    nm_buf_free(&a.frame);
+    return;
+fail:
+    nm_log(NM_LOG_WARN, "slack: cannot acknowledge an envelope; dropping the connection", "envelope", f->envelope_id,
+           "answered", a.answered ? "yes" : "no", NULL);
+    nm_buf_free(&a.frame);
+    if (c->wsi) lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static void on_frame(sconn *c, const char *raw, size_t len) {
@@ -258,10 +299,16 @@ static void on_frame(sconn *c, const char *raw, size_t len) {
         break;
     }
     if (!f.envelope_id[0]) return;   /* not an envelope: nothing to ack or handle */
+    if (c->out_n == 0 && !lws_partial_buffered(c->wsi)) {
+        ack_now(c, &f, drop);
+        return;
+    }
+    /* Acks are waiting on a full socket: this one queues behind them and the
+     * envelope is handed over once its ack is out. */
     nm_buf ack;
     nm_buf_init(&ack, ACK_MAX - 1);
-    pending_env *e = malloc(sizeof(*e) + len + 1);
-    if (slack_ack_build(f.envelope_id, NULL, &ack) != 0 || !e || queue_out(c, ack.data, ack.len) != 0) {
+    pending_env *e = malloc(sizeof(*e));
+    if (slack_ack_frame(f.envelope_id, NULL, 0, &ack) != 0 || !e || queue_out(c, ack.data, ack.len) != 0) {
         nm_log(NM_LOG_WARN, "slack: cannot acknowledge an envelope; dropping the connection", "envelope",
                f.envelope_id, NULL);
         free(e);
@@ -273,23 +320,9 @@ static void on_frame(sconn *c, const char *raw, size_t len) {
     e->next = NULL;
     e->f = f;
     e->drop = drop;
-    e->len = len;
-    memcpy(e->raw, raw, len);
-    e->raw[len] = '\0';
     *c->acked_tail = e;
     c->acked_tail = &e->next;
-    /* The ack goes out now, from the receive callback, when nothing is
-     * queued before it and the socket takes it: waiting for a writeable
-     * callback costs a loop iteration per ack under a burst. Otherwise
-     * (rare: a full socket) it waits its turn. */
-    if (c->out_n == 1 && !lws_partial_buffered(c->wsi)) {   /* lws buffers a partial write itself */
-        if (write_one(c) != 0) {
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-            return;
-        }
-    } else {
-        lws_callback_on_writable(c->wsi);
-    }
+    lws_callback_on_writable(c->wsi);
 }
 
 /* Called after an ack went out: the envelopes up to it move to `todo`. */

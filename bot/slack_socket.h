@@ -5,8 +5,10 @@
  *   - keeps `num_connections` connections ready (a ready connection has said
  *     hello); each (re)connect asks the owner for a fresh URL (need_url:
  *     apps.connections.open is a Web API call, which the owner makes);
- *   - acknowledges every envelope the moment it arrives, before the owner
- *     sees it (envelope is called after the ack has been written);
+ *   - acknowledges every envelope the moment it arrives, from the receive
+ *     callback: the owner sees the envelope during that callback, just
+ *     before the ack is written, so an answer it has at once rides in the
+ *     ack (slack_ack_respond; A2.3, A3.3);
  *   - disconnect frames (refresh_requested, warning) open a replacement
  *     first and close the old connection when the new one is ready, so a
  *     refresh leaves no gap; link_disabled waits the longest backoff;
@@ -29,14 +31,20 @@
 #define SLACK_SOCKET_MAX_CONNECTIONS 10   /* Slack allows 10 per app (A2.4) */
 
 typedef struct slack_socket slack_socket;
+/* The ack of the envelope being handed over; see hooks.envelope. */
+typedef struct slack_ack slack_ack;
 
 typedef struct slack_socket_hooks {
     /* A connection needs a URL: answer (now or later) with
      * slack_socket_give_url() or slack_socket_url_failed(). At most one
      * request is outstanding at a time. */
     void (*need_url)(void *ud);
-    /* An envelope, already acknowledged. f and raw are borrowed for the call. */
-    void (*envelope)(void *ud, const slack_frame *f, const char *raw, size_t len);
+    /* An envelope. Usually ack is set: the ack is written when this call
+     * returns, and may carry an answer (slack_ack_respond), so the call must
+     * not wait for anything — Slack's user waits for the ack. ack is NULL
+     * when acks were queued on a full socket: this one was written before
+     * the call. f and ack are borrowed for the call. */
+    void (*envelope)(void *ud, const slack_frame *f, slack_ack *ack);
     /* The number of ready connections changed. */
     void (*state)(void *ud, int ready);
 } slack_socket_hooks;
@@ -54,6 +62,12 @@ typedef struct slack_socket_opts {
  * buffers. Pure. */
 int slack_ws_url_parse(const char *url, bool *tls, char *host, size_t hostlen, int *port, char *path,
                        size_t pathlen);
+
+/* During the envelope call only: makes payload (len bytes, one JSON object
+ * nomatron built: slack_answer_payload) the ack's payload. 0, or -1 when
+ * this ack cannot carry it (ack NULL, the envelope accepts no response
+ * payload, an answer is there already, over 64 KiB): answer another way. */
+int slack_ack_respond(slack_ack *ack, const char *payload, size_t len);
 
 slack_socket *slack_socket_new(uv_loop_t *loop, const slack_socket_opts *opts, const slack_socket_hooks *hooks,
                                void *ud, char *err, size_t errlen);

@@ -6,10 +6,12 @@
 #   environment (defaults in brackets):
 #     RATE [1000]        slash commands per second driven by the fake
 #     COUNT [10000]      commands in the run
-#     TEXT [whoami]      the command: whoami is answered from the snapshot, so the run measures the adapter
-#                        (envelope in, ack, core, ephemeral answer out), not PostgreSQL
+#     TEXT [whoami]      the command: whoami is answered from the snapshot, in the ack itself, so the run measures
+#                        the adapter (envelope in, core, ack with the answer out), not PostgreSQL or the Web API;
+#                        a command answered later (e.g. "history") adds PostgreSQL and a chat.postEphemeral call
 #     CONNECTIONS [2]    chat.slack.num_connections
 #     LOG_LEVEL [info]   the bot's log level (info logs one line per command)
+#     WRAP []            a command to run the bot under, e.g. "valgrind --tool=callgrind" (figures then mean nothing)
 #     REDIS_PORT [$NOMATRON_REDIS_PORT|6390], PG_PORT [$NOMATRON_PG_PORT|5441]: running servers (deploy/dev/lib.sh)
 #
 # Printed, all from one run:
@@ -19,7 +21,7 @@
 #   ack latency p50/p90/p99/max as the fake measured it (frame written -> ack read), beside the fake's own
 #     loopback round trip measured during the same run (the floor);
 #   bot CPU per command: (utime + stime after - before) / COUNT, from /proc/PID/stat;
-#   answers delivered: chat.postEphemeral calls the fake recorded.
+#   answers delivered: acks that carried the answer (the fake's count) plus chat.postEphemeral calls it recorded.
 set -uo pipefail
 BUILD=${1:?usage: slack.sh BUILD_DIR}
 NOMATRON=$BUILD/bin/nomatron FAKE=$BUILD/bin/slack-fake
@@ -55,7 +57,7 @@ jobs:
 YAML
 
 t0=$(date +%s%N)
-NOMATRON_LOG_LEVEL=$LOG_LEVEL "$NOMATRON" serve --config "$tmp/nomatron.yaml" --role bot --listen off >"$tmp/nm.log" 2>&1 &
+NOMATRON_LOG_LEVEL=$LOG_LEVEL ${WRAP:-} "$NOMATRON" serve --config "$tmp/nomatron.yaml" --role bot --listen off >"$tmp/nm.log" 2>&1 &
 nm_pid=$!
 # ready = the bot's own "connection ready" log lines (info); with LOG_LEVEL=warn, the fake's hello count, polled
 ms_of() { $PY -c 'import sys,datetime; t=datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc); print(int(t.timestamp()*1000))' "$1"; }
@@ -105,6 +107,7 @@ print(f"floor (fake's TCP loopback round trip, same run) us: p50 {l['p50']}  p99
 print(f"ack p99 / loopback p99: {a['p99'] / max(l['p99'], 1):.1f}x")
 print(f"bot CPU per command: {ticks / tck / count * 1e6:.1f} us  ({ticks} ticks of 1/{tck} s for {count} commands;"
       f" user {uticks / tck / count * 1e6:.1f} us, kernel {(ticks - uticks) / tck / count * 1e6:.1f} us)")
-print(f"answers delivered (chat.postEphemeral calls): {answers} of {count}")
+in_ack = r.get("answered_in_ack", 0)
+print(f"answers delivered: {in_ack + answers} of {count} ({in_ack} in the ack itself, {answers} through chat.postEphemeral)")
 PY
 echo "RSS at load (VmHWM): $(mib "$rss_load") MiB (private after the run: $(mib "$priv_load") MiB)"

@@ -114,16 +114,21 @@ slash U0DAVE C0DEPLOY "audit $perma" >/dev/null
 check "audit: the permalink finds the trail (ephemeral)" wait_for 10 seen_ephemeral 'U0DAVE: .*audit trail of D-1'
 
 # --- refusals and errors are ephemeral, escaped ---
+post_ephemerals=$(fake GET '/_fake/calls?method=chat.postEphemeral' | py 'print(len(d["calls"]))')
 slash U0REQUESTER C0DEPLOY 'deploy web v2 to nowhere' >/dev/null
 check "usage error: ephemeral to the asker with the usage" wait_for 10 seen_ephemeral 'U0REQUESTER: error: .*nowhere'
+# An answer known at once rides in the command's ack (A2.3, A3.3): no Web API call.
+check "usage error: answered in the ack itself" equals "$(fake GET /_fake/messages | py 'print([e["via"] for e in d["ephemeral"] if "nowhere" in e["text"]])')" "['ack']"
+check "usage error: no chat.postEphemeral for it" equals "$(fake GET '/_fake/calls?method=chat.postEphemeral' | py 'print(len(d["calls"]))')" "$post_ephemerals"
 slash U0DAVE C0DEPLOY 'deploy web v3 to production' >/dev/null
 check "refusal: ephemeral with the tag" wait_for 10 seen_ephemeral 'U0DAVE: refused: .*\[not_deployer\]'
+check "refusal: an answer that needed PostgreSQL goes through the Web API" equals "$(fake GET /_fake/messages | py 'print([e["via"] for e in d["ephemeral"] if "not_deployer" in e["text"]])')" "['api']"
 slash U0REQUESTER C0DEPLOY 'deploy <!channel> v1 to staging' >/dev/null
 check "echoed text is escaped" wait_for 10 seen_ephemeral '&lt;!channel&gt;'
 check "nothing posted can mention the channel" bash -c "! fake GET /_fake/messages | grep -q '<!channel>'"
 fake POST /_fake/fail '{"method":"chat.postEphemeral","error":"user_not_in_channel","count":1}' >/dev/null
-slash U0DAVE C0DEPLOY 'whoami' >/dev/null
-check "someone the channel cannot show an ephemeral to gets a direct message" wait_for 10 bash -c "dms | grep -q '^D[A-Z0-9]*: .*slack:U0DAVE'"
+slash U0DAVE C0DEPLOY 'deploy web v4 to production' >/dev/null   # refused after a PostgreSQL read: a Web API answer
+check "someone the channel cannot show an ephemeral to gets a direct message" wait_for 10 bash -c "dms | grep -q '^D[A-Z0-9]*: refused: .*not_deployer'"
 
 fake POST /_fake/fail '{"method":"chat.postMessage","error":"not_in_channel","count":1}' >/dev/null
 slash U0REQUESTER C0PRIVATE 'deploy api v5 to staging' >/dev/null
@@ -172,9 +177,10 @@ sleep 1.5
 check "another workspace: refused, nothing created" equals "$(sql "SELECT count(*) FROM requests WHERE version = 'v8'")" 0
 check "another workspace: logged" grep -q 'another workspace refused' "$tmp/nomatron.log"
 fake POST /_fake/ratelimit '{"method":"chat.postEphemeral","count":1,"retry_after":1}' >/dev/null
+n0=$(ephemerals | grep -c 'U0DAVE: refused: .*not_deployer')
 t0=$(date +%s%N)
-slash U0DAVE C0DEPLOY 'jobs' >/dev/null
-check "429: the answer arrives after waiting" wait_for 10 seen_ephemeral 'U0DAVE: .*registry.example.com/api'
+slash U0DAVE C0DEPLOY 'deploy web v5 to production' >/dev/null   # a Web API answer, as above
+check "429: the answer arrives after waiting" wait_for 10 bash -c "[ \$(ephemerals | grep -c 'U0DAVE: refused: .*not_deployer') -gt $n0 ]"
 t1=$(date +%s%N)
 check "429: it waited Retry-After (>= 1 s)" test $(((t1 - t0) / 1000000)) -ge 1000
 check "429: the call was retried and succeeded" equals "$(fake GET '/_fake/calls?method=chat.postEphemeral' | py 'print(",".join(str(c["status"]) for c in d["calls"][-2:]))')" "429,200"

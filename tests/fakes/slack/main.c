@@ -91,6 +91,7 @@ typedef struct load {
     uint32_t gen;
     struct lws *http_wsi;     /* waiting for the answer; NULL once it went away */
     int rate, count, sent, acked;
+    int answered_in_ack;      /* acks that carried a message (A3.3) */
     int64_t start_us, last_sent_us;
     int64_t *lat;             /* per envelope: ack latency µs, -1 = none yet */
     char user[SF_ID_MAX], channel[SF_ID_MAX];
@@ -827,7 +828,10 @@ static void load_tick(lws_sorted_usec_list_t *sul);
 static void load_ack(sf_env *e) {
     load *L = &S.load;
     if (!L->active || !e || e->load_idx < 0 || e->load_gen != L->gen || e->load_idx >= L->count) return;
-    if (L->lat[e->load_idx] < 0) L->acked++;
+    if (L->lat[e->load_idx] < 0) {
+        L->acked++;
+        if (e->answered_in_ack) L->answered_in_ack++;
+    }
     L->lat[e->load_idx] = e->latency_us;
 }
 
@@ -857,6 +861,7 @@ static void load_finish(void) {
     json_object *o = json_object_new_object(), *a = json_object_new_object(), *lbo = json_object_new_object();
     json_object_object_add(o, "sent", json_object_new_int(L->sent));
     json_object_object_add(o, "acked", json_object_new_int((int)n));
+    json_object_object_add(o, "answered_in_ack", json_object_new_int(L->answered_in_ack));
     json_object_object_add(o, "late", json_object_new_int(late));
     json_object_object_add(o, "unacked", json_object_new_int(L->sent - (int)n));
     json_object_object_add(o, "duration_ms", json_object_new_int64((mono_us() - L->start_us) / 1000));
@@ -959,7 +964,7 @@ static void ctl_load(struct lws *wsi, http_req *r, json_object *b) {
     L->gen++;
     L->rate = (int)rate;
     L->count = (int)count;
-    L->sent = L->acked = 0;
+    L->sent = L->acked = L->answered_in_ack = 0;
     L->http_wsi = wsi;
     L->start_us = mono_us();
     /* The loopback floor is measured during the same run, spread over it. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------- rings ---------- */
 
@@ -150,6 +151,7 @@ static void envs_clear(sf_state *st) {
     st->envs.dropped = 0;
     if (st->env_buckets) memset(st->env_buckets, 0, SF_ENV_BUCKETS * sizeof(*st->env_buckets));
     st->unknown_acks = st->bad_frames = 0;
+    st->ack_answers = st->bad_ack_payloads = 0;
 }
 
 void sf_state_free(sf_state *st) {
@@ -520,6 +522,69 @@ void sf_env_mark_sent(sf_env *e, int64_t now_us, int64_t wall_ms, bool swallowed
     e->swallowed = swallowed;
 }
 
+/* What Slack does with a slash command's ack payload (A2.3, A3.3): a
+ * message in it is shown to the person who typed the command, in that
+ * channel (ephemeral, the default) or to the channel (in_channel). Payloads
+ * on envelopes that accept none, and {} or a bare response_type, show
+ * nothing; a malformed message is counted and shows nothing. */
+static void ack_answer(sf_state *st, sf_env *e, json_object *payload) {
+    json_object *frame = e->frame ? json_tokener_parse(e->frame) : NULL, *accepts = NULL, *slash = NULL;
+    bool can = frame && strcmp(e->type, "slash_commands") == 0 &&
+               json_object_object_get_ex(frame, "accepts_response_payload", &accepts) &&
+               json_object_get_boolean(accepts) && json_object_object_get_ex(frame, "payload", &slash);
+    json_object *rt = NULL, *text = NULL, *blocks = NULL;
+    bool has_rt = json_object_object_get_ex(payload, "response_type", &rt);
+    bool has_text = json_object_object_get_ex(payload, "text", &text) && text;
+    bool has_blocks = json_object_object_get_ex(payload, "blocks", &blocks) && blocks;
+    const char *type = has_rt && json_object_is_type(rt, json_type_string) ? json_object_get_string(rt) : "ephemeral";
+    bool bad = (has_rt && strcmp(type, "ephemeral") != 0 && strcmp(type, "in_channel") != 0) ||
+               (has_text && (!json_object_is_type(text, json_type_string) ||
+                             sf_utf8_chars(json_object_get_string(text)) > SF_MAX_EDIT_TEXT)) ||
+               (has_blocks && (!json_object_is_type(blocks, json_type_array) || json_object_array_length(blocks) > 50));
+    if (!can || (!has_text && !has_blocks) || bad) {
+        if (bad || (!can && (has_text || has_blocks))) st->bad_ack_payloads++;
+        json_object_put(frame);
+        return;
+    }
+    json_object *u = NULL, *ch = NULL;
+    const char *user = json_object_object_get_ex(slash, "user_id", &u) ? json_object_get_string(u) : "";
+    const char *channel = json_object_object_get_ex(slash, "channel_id", &ch) ? json_object_get_string(ch) : "";
+    const char *body = has_text ? json_object_get_string(text) : "";
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    if (strcmp(type, "in_channel") == 0) {
+        sf_msg *m = calloc(1, sizeof(*m));
+        if (m && (m->text = strdup(body)) && (m->versions = json_object_new_array())) {
+            copy_str(m->channel, sizeof(m->channel), channel);
+            copy_str(m->user, sizeof(m->user), st->bot_user_id);
+            sf_next_ts(st, wall_us, m->ts);
+            m->blocks = json_object_get(has_blocks ? blocks : NULL);
+            m->via_ack = true;
+            sf_msg_add_version(m, body);
+            sf_msg_add(st, m);
+        } else {
+            sf_msg_free(m);
+            m = NULL;
+        }
+    } else {
+        sf_ephemeral *x = calloc(1, sizeof(*x));
+        if (x && (x->text = strdup(body))) {
+            copy_str(x->channel, sizeof(x->channel), channel);
+            copy_str(x->user, sizeof(x->user), user);
+            sf_next_ts(st, wall_us, x->ts);
+            x->blocks = json_object_get(has_blocks ? blocks : NULL);
+            x->via_ack = true;
+            sf_ephemeral_add(st, x);
+        } else {
+            free(x);
+        }
+    }
+    e->answered_in_ack = true;
+    st->ack_answers++;
+    json_object_put(frame);
+}
+
 int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t now_us, sf_env **env_out) {
     *env_out = NULL;
     sf_conn_rec *c = sf_conn_find(st, conn);
@@ -550,7 +615,11 @@ int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t n
     }
     e->acked = true;
     e->latency_us = e->sent_us ? now_us - e->sent_us : 0;
-    if (json_object_object_get_ex(o, "payload", &payload)) e->ack_payload = json_dup_text(payload);
+    if (json_object_object_get_ex(o, "payload", &payload)) {
+        e->ack_payload = json_dup_text(payload);
+        if (json_object_is_type(payload, json_type_object)) ack_answer(st, e, payload);
+        else st->bad_ack_payloads++;
+    }
     if (c) c->acks++;
     json_object_put(o);
     return SF_ACK_OK;
@@ -664,6 +733,7 @@ char *sf_messages_json(sf_state *st, const char *channel) {
         json_object_object_add(o, "edits", json_object_new_int(m->edits));
         json_object_object_add(o, "edited", json_object_new_boolean(m->edited));
         json_object_object_add(o, "versions", json_object_get(m->versions));
+        json_object_object_add(o, "via", json_object_new_string(m->via_ack ? "ack" : "api"));
         json_object_array_add(arr, o);
     }
     json_object *eph = json_object_new_array();
@@ -678,6 +748,7 @@ char *sf_messages_json(sf_state *st, const char *channel) {
         json_object_object_add(o, "text", json_object_new_string(e->text));
         json_object_object_add(o, "blocks", json_object_get(e->blocks));
         json_object_object_add(o, "attachments", json_object_get(e->attachments));
+        json_object_object_add(o, "via", json_object_new_string(e->via_ack ? "ack" : "api"));
         json_object_array_add(eph, o);
     }
     json_object *r = json_object_new_object();
@@ -746,6 +817,8 @@ char *sf_acks_json(sf_state *st, int64_t now_us) {
     json_object_object_add(r, "unacked", json_object_new_int64((int64_t)unacked));
     json_object_object_add(r, "unknown_acks", json_object_new_int64((int64_t)st->unknown_acks));
     json_object_object_add(r, "bad_frames", json_object_new_int64((int64_t)st->bad_frames));
+    json_object_object_add(r, "ack_answers", json_object_new_int64((int64_t)st->ack_answers));
+    json_object_object_add(r, "bad_ack_payloads", json_object_new_int64((int64_t)st->bad_ack_payloads));
     json_object_object_add(r, "deadline_ms", json_object_new_int64(st->ack_deadline_us / 1000));
     json_object_object_add(r, "dropped", json_object_new_int64((int64_t)st->envs.dropped));
     json_object *q = json_object_new_object();

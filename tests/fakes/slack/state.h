@@ -50,6 +50,7 @@ typedef struct sf_msg {
     int edits;                /* successful chat.update calls */
     bool edited;              /* the "edited" marker: last update changed text without blocks (A6) */
     char edited_ts[SF_TS_MAX];
+    bool via_ack;             /* an in_channel answer carried by a slash command's ack */
 } sf_msg;
 
 typedef struct sf_ephemeral {
@@ -57,6 +58,7 @@ typedef struct sf_ephemeral {
     char *text;               /* owned */
     json_object *blocks;      /* owned or NULL */
     json_object *attachments; /* owned or NULL */
+    bool via_ack;             /* shown because a slash command's ack carried it (A2.3, A3.3) */
 } sf_ephemeral;
 
 typedef struct sf_call {
@@ -87,6 +89,7 @@ typedef struct sf_env {
     int64_t latency_us;       /* ack read - frame written */
     int extra_acks;           /* acks after the first */
     char *ack_payload;        /* owned JSON text of the ack's "payload", NULL when absent */
+    bool answered_in_ack;     /* the ack's payload was a message Slack showed */
     int load_idx;             /* index in the running load, -1 otherwise */
     uint32_t load_gen;
     struct sf_env *hnext;     /* hash chain */
@@ -140,6 +143,7 @@ typedef struct sf_state {
     size_t ticket_next;          /* ring position */
     uint64_t connections_open_calls;
     uint64_t unknown_acks, bad_frames;
+    uint64_t ack_answers, bad_ack_payloads;   /* ack payloads shown as messages; refused ones */
     json_object *url_uses;       /* owned: response_url path -> uses (SF_MAX_URLS, then forgotten) */
     int next_conn_id;
 } sf_state;

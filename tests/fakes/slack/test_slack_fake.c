@@ -148,6 +148,63 @@ static void test_permalink_and_ts(void **state) {
     assert_false(sf_token_equal("", ""));
 }
 
+/* A slash command's ack may carry the answer (A2.3, A3.3): Slack shows it. */
+static void ack_env(sf_state *st, int conn, const char *id, const char *type, bool accepts) {
+    json_object *p = json_tokener_parse("{\"user_id\":\"U0ANA\",\"channel_id\":\"C0DEPLOY\",\"text\":\"whoami\"}");
+    char *frame = sf_envelope_frame(id, type, accepts, p, -1, NULL);
+    json_object_put(p);
+    sf_env_mark_sent(sf_env_add(st, id, type, conn, -1, frame, 0), 100, 0, false);
+}
+
+static int ack_with(sf_state *st, int conn, const char *id, const char *payload) {
+    char buf[512];
+    snprintf(buf, sizeof(buf), "{\"envelope_id\":\"%s\",\"payload\":%s}", id, payload);
+    sf_env *got = NULL;
+    return sf_ack_frame(st, conn, buf, strlen(buf), 200, &got);
+}
+
+static void test_ack_answers(void **state) {
+    (void)state;
+    sf_state *st = pure_state();
+    sf_conn_rec *rec = sf_conn_new(st, 0);
+    const char *names[] = {"A1", "A2", "A3", "A4", "A5", "A6", "A7"};
+    for (int i = 0; i < 5; i++) ack_env(st, rec->id, names[i], "slash_commands", true);
+    ack_env(st, rec->id, "A6", "slash_commands", false);
+    ack_env(st, rec->id, "A7", "events_api", false);
+
+    assert_int_equal(ack_with(st, rec->id, "A1", "{\"response_type\":\"ephemeral\",\"text\":\"you are slack:U0ANA\"}"), SF_ACK_OK);
+    assert_true(sf_env_find(st, "A1")->answered_in_ack);
+    assert_int_equal(ack_with(st, rec->id, "A1", "{\"text\":\"again\"}"), SF_ACK_DUPLICATE);
+    assert_int_equal(ack_with(st, rec->id, "A2", "{\"response_type\":\"in_channel\",\"text\":\"for all\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A3", "{}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A4", "{\"response_type\":\"shout\",\"text\":\"x\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A5", "{\"text\":7}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A6", "{\"text\":\"not accepted\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A7", "{\"text\":\"an event\"}"), SF_ACK_OK);
+    assert_false(sf_env_find(st, "A3")->answered_in_ack);
+    assert_int_equal(st->ack_answers, 2);
+    assert_int_equal(st->bad_ack_payloads, 4);   /* A4, A5, A6, A7; {} is a silent ack */
+
+    char *text = sf_messages_json(st, NULL);
+    json_object *m = json_tokener_parse(text);
+    free(text);
+    json_object *eph = json_object_object_get(m, "ephemeral"), *msgs = json_object_object_get(m, "messages");
+    assert_int_equal(json_object_array_length(eph), 1);
+    json_object *e = json_object_array_get_idx(eph, 0);
+    assert_str(jstr(e, "user"), "U0ANA");
+    assert_str(jstr(e, "channel"), "C0DEPLOY");
+    assert_str(jstr(e, "text"), "you are slack:U0ANA");
+    assert_str(jstr(e, "via"), "ack");
+    assert_int_equal(json_object_array_length(msgs), 1);
+    json_object *c = json_object_array_get_idx(msgs, 0);
+    assert_str(jstr(c, "channel"), "C0DEPLOY");
+    assert_str(jstr(c, "text"), "for all");
+    assert_str(jstr(c, "via"), "ack");
+    assert_false(jbool(c, "by_bot"));   /* not chat.postMessage's: chat.update cannot edit it */
+    json_object_put(m);
+    sf_state_free(st);
+}
+
 static void test_acks_pure(void **state) {
     (void)state;
     sf_state *st = pure_state();
@@ -1474,6 +1531,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_form_parse),
         cmocka_unit_test(test_permalink_and_ts),
         cmocka_unit_test(test_acks_pure),
+        cmocka_unit_test(test_ack_answers),
         cmocka_unit_test(test_envelope_ring),
     };
 #define T(f) cmocka_unit_test_setup(f, each_setup)
