@@ -220,7 +220,7 @@ static void ack_now(sconn *c, const slack_frame *f, bool drop) {
     nm_buf_init(&a.frame, LWS_PRE + ACK_ANSWER_MAX);
     if (nm_buf_append(&a.frame, headroom, LWS_PRE) != NM_BUF_OK) goto fail;
     s->st.envelopes++;
-    if (!drop && !s->closing) s->h.envelope(s->ud, f, &a);
+    if (!drop) s->h.envelope(s->ud, f, &a);
     if (!a.answered && slack_ack_frame(f->envelope_id, NULL, 0, &a.frame) != SLACK_PROTO_OK) goto fail;
     size_t n = a.frame.len - LWS_PRE;
     /* lws keeps what the socket does not take now and sends it first. */
@@ -299,6 +299,9 @@ static void on_frame(sconn *c, const char *raw, size_t len) {
         break;
     }
     if (!f.envelope_id[0]) return;   /* not an envelope: nothing to ack or handle */
+    /* Closing: nothing will handle it, so it is not acknowledged either
+     * (Slack redelivers events; the user of a command sees it fail). */
+    if (s->closing) return;
     if (c->out_n == 0 && !lws_partial_buffered(c->wsi)) {
         ack_now(c, &f, drop);
         return;
