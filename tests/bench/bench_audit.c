@@ -1,7 +1,7 @@
 /* Benchmarks of the audit trail (docs/BENCHMARKS.md, "Audit trail").
  * Not run by ctest: each mode prints one line of figures.
  *
- *   bench_audit append  --writers N --seconds S --sync on|off [--appender on|off] [--leaders L]
+ *   bench_audit append  --writers N --seconds S --sync on|off [--appender on|off] [--leaders L] [--processes P]
  *       chained appends (audit_request_create: a request row and its event in
  *       one transaction) from N threads, each with its own connection;
  *       appends/s and per-append latency percentiles, beside the floor: one
@@ -10,6 +10,8 @@
  *       connections, as a worker process does (--leaders: batches in flight
  *       at once, default 1); off = each append alone. The line ends with the
  *       appender's count of transactions and appends per transaction.
+ *       --processes P splits the N writers over P processes, each with its
+ *       own appender, as several worker processes share one chain.
  *   bench_audit fill    --events N        a valid chain of N events (COPY, hashes computed here),
  *                                         N/10 requests, one recorded message per request
  *   bench_audit lookup  --count K         audit_lookup by message ts / permalink, percentiles
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -150,32 +153,122 @@ static void commit_floor(bool sync, double *p50, double *p99) {
     PQfinish(c);
 }
 
-static int cmd_append(int writers, double seconds, bool sync, bool group, int leaders) {
-    fresh_schema();
+/* One process's share of the writers: their latencies (owned by the caller)
+ * and the appender's figures. */
+typedef struct share {
+    size_t n;
+    double *lat;
+    audit_appender_stats st;
+} share;
+
+static void run_writers(int writers, double seconds, bool sync, bool group, int leaders, share *out) {
     writer *w = calloc((size_t)writers, sizeof(*w));
     audit_appender *app = group ? audit_appender_new(0, leaders) : NULL;
-    if (group && !app) die("append", "cannot create the appender");
-    double t0 = now_s();
+    if (!w || (group && !app)) die("append", "cannot create the writers or the appender");
     for (int i = 0; i < writers; i++) {
         w[i].seconds = seconds;
         w[i].sync = sync;
         w[i].appender = app;
         pthread_create(&w[i].th, NULL, writer_main, &w[i]);
     }
-    size_t total = 0;
+    memset(out, 0, sizeof(*out));
     for (int i = 0; i < writers; i++) {
         pthread_join(w[i].th, NULL);
         if (w[i].err[0]) die("writer", w[i].err);
-        total += w[i].n;
+        out->n += w[i].n;
     }
-    double el = now_s() - t0;
-    double *all = malloc(total * sizeof(double));
+    out->lat = malloc((out->n + 1) * sizeof(double));
+    if (!out->lat) die("append", "out of memory");
     size_t k = 0;
     for (int i = 0; i < writers; i++) {
-        memcpy(all + k, w[i].lat, w[i].n * sizeof(double));
+        memcpy(out->lat + k, w[i].lat, w[i].n * sizeof(double));
         k += w[i].n;
         free(w[i].lat);
     }
+    if (app) audit_appender_stats_get(app, &out->st);
+    audit_appender_free(app);
+    free(w);
+}
+
+static void read_all(int fd, void *buf, size_t len) {
+    for (char *p = buf; len > 0;) {
+        ssize_t r = read(fd, p, len);
+        if (r <= 0) die("append", "a writer process ended early");
+        p += r;
+        len -= (size_t)r;
+    }
+}
+
+static void write_all(int fd, const void *buf, size_t len) {
+    for (const char *p = buf; len > 0;) {
+        ssize_t r = write(fd, p, len);
+        if (r <= 0) _exit(1);
+        p += r;
+        len -= (size_t)r;
+    }
+}
+
+/* --processes P: the writers split over P processes, each with its own
+ * appender, as several worker processes append to one chain. */
+static int cmd_append(int writers, double seconds, bool sync, bool group, int leaders, int processes) {
+    fresh_schema();
+    double t0 = now_s();
+    share *sh = calloc((size_t)processes, sizeof(*sh));
+    if (!sh) die("append", "out of memory");
+    if (processes == 1) {
+        run_writers(writers, seconds, sync, group, leaders, &sh[0]);
+    } else {
+        int fds[64];
+        pid_t pids[64];
+        for (int p = 0; p < processes; p++) {
+            int pfd[2];
+            if (pipe(pfd) != 0) die("append", "pipe");
+            pids[p] = fork();
+            if (pids[p] < 0) die("append", "fork");
+            if (pids[p] == 0) {
+                close(pfd[0]);
+                share mine;
+                run_writers(writers / processes + (p < writers % processes), seconds, sync, group, leaders, &mine);
+                write_all(pfd[1], &mine.n, sizeof(mine.n));
+                write_all(pfd[1], &mine.st, sizeof(mine.st));
+                write_all(pfd[1], mine.lat, mine.n * sizeof(double));
+                _exit(0);
+            }
+            close(pfd[1]);
+            fds[p] = pfd[0];
+        }
+        for (int p = 0; p < processes; p++) {
+            read_all(fds[p], &sh[p].n, sizeof(sh[p].n));
+            read_all(fds[p], &sh[p].st, sizeof(sh[p].st));
+            sh[p].lat = malloc((sh[p].n + 1) * sizeof(double));
+            if (!sh[p].lat) die("append", "out of memory");
+            read_all(fds[p], sh[p].lat, sh[p].n * sizeof(double));
+            close(fds[p]);
+            int status = 0;
+            if (waitpid(pids[p], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                die("append", "a writer process failed");
+        }
+    }
+    double el = now_s() - t0;
+    size_t total = 0;
+    audit_appender_stats st = {0};
+    for (int p = 0; p < processes; p++) {
+        total += sh[p].n;
+        st.batches += sh[p].st.batches;
+        st.writes += sh[p].st.writes;
+        st.alone += sh[p].st.alone;
+        if (sh[p].st.largest > st.largest) st.largest = sh[p].st.largest;
+    }
+    double *all = malloc((total + 1) * sizeof(double));
+    if (!all) die("append", "out of memory");
+    size_t k = 0;
+    for (int p = 0; p < processes; p++) {
+        memcpy(all + k, sh[p].lat, sh[p].n * sizeof(double));
+        k += sh[p].n;
+        free(sh[p].lat);
+    }
+    free(sh);
+    if (!total) die("append", "no appends");
     qsort(all, total, sizeof(double), cmp_d);
     audit_db db;
     int64_t broken = 0;
@@ -185,20 +278,16 @@ static int cmd_append(int writers, double seconds, bool sync, bool group, int le
     double f50, f99;
     commit_floor(sync, &f50, &f99);
     char batches[128] = "";
-    if (app) {
-        audit_appender_stats st;
-        audit_appender_stats_get(app, &st);
+    if (group)
         snprintf(batches, sizeof(batches), " (%" PRIu64 " transactions, %.1f appends each, largest %d; %" PRIu64
                  " ran alone)", st.batches, st.batches ? (double)st.writes / (double)st.batches : 0.0, st.largest,
                  st.alone);
-    }
-    printf("append writers=%d synchronous_commit=%s appender=%s: %zu appends%s in %.1f s = %.0f/s; latency p50 %.2f ms "
-           "p99 %.2f ms max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms; chain verified\n",
-           writers, sync ? "on" : "off", app ? "on" : "off", total, batches, el, (double)total / el,
+    printf("append writers=%d processes=%d synchronous_commit=%s appender=%s: %zu appends%s in %.1f s = %.0f/s; "
+           "latency p50 %.2f ms p99 %.2f ms max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms; "
+           "chain verified\n",
+           writers, processes, sync ? "on" : "off", group ? "on" : "off", total, batches, el, (double)total / el,
            pct(all, total, 50) * 1e3, pct(all, total, 99) * 1e3, all[total - 1] * 1e3, f50 * 1e3, f99 * 1e3);
-    audit_appender_free(app);
     free(all);
-    free(w);
     return 0;
 }
 
@@ -380,7 +469,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_audit append|fill|lookup|verify [options]\n");
         return 2;
     }
-    int writers = 1, count = 10000, leaders = 0;
+    int writers = 1, count = 10000, leaders = 0, processes = 1;
     double seconds = 10;
     bool sync = false, group = true;
     int64_t events = 1000000;
@@ -391,13 +480,15 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--sync") == 0) sync = strcmp(argv[i + 1], "on") == 0;
         else if (strcmp(argv[i], "--appender") == 0) group = strcmp(argv[i + 1], "off") != 0;
         else if (strcmp(argv[i], "--leaders") == 0) leaders = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--processes") == 0) processes = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--events") == 0) events = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--count") == 0) count = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--file") == 0) file = argv[i + 1];
         else die(argv[i], "unknown option");
     }
-    if (writers < 1 || writers > 64 || count < 1 || events < 10) die("options", "out of range");
-    if (strcmp(argv[1], "append") == 0) return cmd_append(writers, seconds, sync, group, leaders);
+    if (writers < 1 || writers > 64 || count < 1 || events < 10 || processes < 1 || processes > writers)
+        die("options", "out of range");
+    if (strcmp(argv[1], "append") == 0) return cmd_append(writers, seconds, sync, group, leaders, processes);
     if (strcmp(argv[1], "fill") == 0) return cmd_fill(events);
     if (strcmp(argv[1], "lookup") == 0) return cmd_lookup(count);
     if (strcmp(argv[1], "verify") == 0) return cmd_verify(file);
