@@ -354,7 +354,6 @@ static void post_done(void *ud, int code, const slack_api_result *res) {
     else if (p->final) forget_posted(s, p);
 }
 
-
 /* The view of a request just created, from the command's facts. */
 static void view_from_facts(slack_req_view *v, const bot_request_facts *f) {
     slack_req_view_init(v, f->id);
