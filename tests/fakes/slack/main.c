@@ -91,7 +91,7 @@ typedef struct load {
     uint32_t gen;
     struct lws *http_wsi;     /* waiting for the answer; NULL once it went away */
     int rate, count, sent, acked;
-    int answered_in_ack;      /* acks that carried a message (A3.3) */
+    int answered_in_ack;      /* first acks whose payload was shown as a message (A3.3) */
     int64_t start_us, last_sent_us;
     int64_t *lat;             /* per envelope: ack latency µs, -1 = none yet */
     char user[SF_ID_MAX], channel[SF_ID_MAX];
@@ -463,9 +463,16 @@ static int on_ws_receive(struct lws *wsi, pss *p, const void *in, size_t len) {
         S.st->bad_frames++;
     } else {
         sf_env *e = NULL;
-        int rc = sf_ack_frame(S.st, lc->id, lc->rx.data ? lc->rx.data : "", lc->rx.len, now, &e);
-        if (rc == SF_ACK_OK) load_ack(e);
-        else if (rc == SF_ACK_BAD) nm_log(NM_LOG_WARN, "frame from the client is not an ack", NULL);
+        int rc = sf_ack_frame(S.st, lc->id, lc->rx.data ? lc->rx.data : "", lc->rx.len, now, wall_us(), &e);
+        if (rc == SF_ACK_OK) {
+            load_ack(e);
+            /* Slack would show the person an error or nothing (A2.3, A3.3). */
+            if (e->ack_error)
+                nm_log(NM_LOG_WARN, "ack payload shown nowhere", "envelope_id", e->id, "type", e->type, "error",
+                       e->ack_error, NULL);
+        } else if (rc == SF_ACK_BAD) {
+            nm_log(NM_LOG_WARN, "frame from the client is not an ack", NULL);
+        }
     }
     nm_buf_reset(&lc->rx);
     return 0;

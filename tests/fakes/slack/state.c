@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---------- rings ---------- */
 
@@ -388,6 +387,92 @@ sf_ephemeral *sf_ephemeral_find(sf_state *st, const char *ts) {
     return NULL;
 }
 
+/* ---------- message fields ---------- */
+
+const char *sf_array_field(json_object *obj, const char *key, const char *format_error, json_object **out) {
+    *out = NULL;
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || !v) return NULL;
+    json_object *arr = NULL;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        size_t len = (size_t)json_object_get_string_len(v);
+        json_tokener *tok = json_tokener_new();
+        if (!tok) return "internal_error";
+        arr = json_tokener_parse_ex(tok, s, (int)len);
+        bool complete = json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == len;
+        json_tokener_free(tok);
+        if (!complete) {
+            json_object_put(arr);
+            return format_error;
+        }
+    } else {
+        arr = json_object_get(v);
+    }
+    if (!json_object_is_type(arr, json_type_array)) {
+        json_object_put(arr);
+        return format_error;
+    }
+    if (json_object_array_length(arr) == 0) {
+        json_object_put(arr);
+        return NULL;
+    }
+    *out = arr;
+    return NULL;
+}
+
+const char *sf_blocks_field(json_object *obj, json_object **out) {
+    const char *err = sf_array_field(obj, "blocks", "invalid_blocks_format", out);
+    if (err || !*out) return err;
+    size_t n = json_object_array_length(*out);
+    bool ok = n <= SF_MAX_BLOCKS;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_object *b = json_object_array_get_idx(*out, i), *t;
+        ok = json_object_is_type(b, json_type_object) && json_object_object_get_ex(b, "type", &t) &&
+             json_object_is_type(t, json_type_string);
+    }
+    if (!ok) {
+        json_object_put(*out);
+        *out = NULL;
+        return "invalid_blocks";
+    }
+    return NULL;
+}
+
+const char *sf_attachments_field(json_object *obj, json_object **out) {
+    const char *err = sf_array_field(obj, "attachments", "invalid_attachments", out);
+    if (err || !*out) return err;
+    if (json_object_array_length(*out) > SF_MAX_ATTACHMENTS) {
+        json_object_put(*out);
+        *out = NULL;
+        return "too_many_attachments";
+    }
+    return NULL;
+}
+
+const char *sf_message_fields(json_object *obj, const char **text, json_object **blocks, json_object **atts) {
+    *text = NULL;
+    *blocks = *atts = NULL;
+    json_object *v;
+    const char *t = NULL;
+    if (json_object_object_get_ex(obj, "text", &v) && v) {
+        if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array))
+            return "invalid_arguments";
+        t = json_object_get_string(v);
+        if (sf_utf8_chars(t) > SF_MAX_EDIT_TEXT) return "msg_too_long";
+    }
+    const char *err = sf_blocks_field(obj, blocks);
+    if (err) return err;
+    if ((err = sf_attachments_field(obj, atts)) != NULL) {
+        json_object_put(*blocks);
+        *blocks = NULL;
+        return err;
+    }
+    if ((!t || !*t) && !*blocks && !*atts) return "no_text";
+    *text = t;
+    return NULL;
+}
+
 /* ---------- calls ---------- */
 
 void sf_call_free(sf_call *c) {
@@ -522,70 +607,104 @@ void sf_env_mark_sent(sf_env *e, int64_t now_us, int64_t wall_ms, bool swallowed
     e->swallowed = swallowed;
 }
 
-/* What Slack does with a slash command's ack payload (A2.3, A3.3): a
- * message in it is shown to the person who typed the command, in that
- * channel (ephemeral, the default) or to the channel (in_channel). Payloads
- * on envelopes that accept none, and {} or a bare response_type, show
- * nothing; a malformed message is counted and shows nothing. */
-static void ack_answer(sf_state *st, sf_env *e, json_object *payload) {
-    json_object *frame = e->frame ? json_tokener_parse(e->frame) : NULL, *accepts = NULL, *slash = NULL;
-    bool can = frame && strcmp(e->type, "slash_commands") == 0 &&
-               json_object_object_get_ex(frame, "accepts_response_payload", &accepts) &&
-               json_object_get_boolean(accepts) && json_object_object_get_ex(frame, "payload", &slash);
-    json_object *rt = NULL, *text = NULL, *blocks = NULL;
-    bool has_rt = json_object_object_get_ex(payload, "response_type", &rt);
-    bool has_text = json_object_object_get_ex(payload, "text", &text) && text;
-    bool has_blocks = json_object_object_get_ex(payload, "blocks", &blocks) && blocks;
-    const char *type = has_rt && json_object_is_type(rt, json_type_string) ? json_object_get_string(rt) : "ephemeral";
-    bool bad = (has_rt && strcmp(type, "ephemeral") != 0 && strcmp(type, "in_channel") != 0) ||
-               (has_text && (!json_object_is_type(text, json_type_string) ||
-                             sf_utf8_chars(json_object_get_string(text)) > SF_MAX_EDIT_TEXT)) ||
-               (has_blocks && (!json_object_is_type(blocks, json_type_array) || json_object_array_length(blocks) > 50));
-    if (!can || (!has_text && !has_blocks) || bad) {
-        if (bad || (!can && (has_text || has_blocks))) st->bad_ack_payloads++;
-        json_object_put(frame);
-        return;
+/* The answer a slash command's ack carries (A2.3, A3.3), shown as Slack
+ * shows it; the rules are with sf_ack_frame in state.h. slash is the
+ * payload the fake sent in the envelope: the answer goes to its user_id
+ * and channel_id. Returns NULL (shown, or nothing to show) or why the
+ * payload was refused. */
+static const char *ack_show(sf_state *st, sf_env *e, json_object *payload, json_object *slash, int64_t wall_us) {
+    json_object *rt = NULL, *v = NULL;
+    bool in_channel = false;
+    if (json_object_object_get_ex(payload, "response_type", &rt) && rt) {
+        const char *t = json_object_is_type(rt, json_type_string) ? json_object_get_string(rt) : "";
+        if (strcmp(t, "in_channel") == 0) in_channel = true;
+        else if (strcmp(t, "ephemeral") != 0) return "invalid_response_type";
     }
+    static const char *const fields[] = {"text", "blocks", "attachments"};
+    bool message = false;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (json_object_object_get_ex(payload, fields[i], &v) && v) message = true;
+    /* No message: a silent ack. {"response_type":"in_channel"} alone shows
+     * the person's command in the channel (A3.3); the fake keeps no record
+     * of what people type, so it shows nothing. */
+    if (!message) return NULL;
+    const char *text = NULL;
+    json_object *blocks = NULL, *atts = NULL;
+    const char *err = sf_message_fields(payload, &text, &blocks, &atts);
+    if (err) return err;
     json_object *u = NULL, *ch = NULL;
-    const char *user = json_object_object_get_ex(slash, "user_id", &u) ? json_object_get_string(u) : "";
-    const char *channel = json_object_object_get_ex(slash, "channel_id", &ch) ? json_object_get_string(ch) : "";
-    const char *body = has_text ? json_object_get_string(text) : "";
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t wall_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-    if (strcmp(type, "in_channel") == 0) {
+    const char *user = slash && json_object_object_get_ex(slash, "user_id", &u) ? json_object_get_string(u) : NULL;
+    const char *channel =
+        slash && json_object_object_get_ex(slash, "channel_id", &ch) ? json_object_get_string(ch) : NULL;
+    char *body = strdup(text ? text : "");
+    /* An envelope pushed through /_fake/envelope may lack the slash
+     * fields: the answer has nowhere to go, which is not the client's fault. */
+    if (!user || !*user || !channel || !*channel || !body) {
+        free(body);
+        json_object_put(blocks);
+        json_object_put(atts);
+        return NULL;
+    }
+    if (in_channel) {
         sf_msg *m = calloc(1, sizeof(*m));
-        if (m && (m->text = strdup(body)) && (m->versions = json_object_new_array())) {
-            copy_str(m->channel, sizeof(m->channel), channel);
-            copy_str(m->user, sizeof(m->user), st->bot_user_id);
-            sf_next_ts(st, wall_us, m->ts);
-            m->blocks = json_object_get(has_blocks ? blocks : NULL);
-            m->via_ack = true;
-            sf_msg_add_version(m, body);
-            sf_msg_add(st, m);
-        } else {
-            sf_msg_free(m);
-            m = NULL;
-        }
+        if (!m) goto oom;
+        m->text = body;
+        copy_str(m->channel, sizeof(m->channel), channel);
+        /* Posted as the app, but not by chat.postMessage: by_bot stays
+         * false, so chat.update answers cant_update_message. */
+        copy_str(m->user, sizeof(m->user), st->bot_user_id);
+        sf_next_ts(st, wall_us, m->ts);
+        m->blocks = blocks;
+        m->attachments = atts;
+        m->via_ack = true;
+        sf_msg_add_version(m, m->text);
+        sf_msg_add(st, m);
     } else {
         sf_ephemeral *x = calloc(1, sizeof(*x));
-        if (x && (x->text = strdup(body))) {
-            copy_str(x->channel, sizeof(x->channel), channel);
-            copy_str(x->user, sizeof(x->user), user);
-            sf_next_ts(st, wall_us, x->ts);
-            x->blocks = json_object_get(has_blocks ? blocks : NULL);
-            x->via_ack = true;
-            sf_ephemeral_add(st, x);
-        } else {
-            free(x);
-        }
+        if (!x) goto oom;
+        x->text = body;
+        copy_str(x->channel, sizeof(x->channel), channel);
+        copy_str(x->user, sizeof(x->user), user);
+        sf_next_ts(st, wall_us, x->ts);
+        x->blocks = blocks;
+        x->attachments = atts;
+        x->via_ack = true;
+        sf_ephemeral_add(st, x);
     }
     e->answered_in_ack = true;
     st->ack_answers++;
-    json_object_put(frame);
+    return NULL;
+oom:
+    free(body);
+    json_object_put(blocks);
+    json_object_put(atts);
+    return NULL;
 }
 
-int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t now_us, sf_env **env_out) {
+/* Decides what the first ack's payload does. Returns NULL or why it was
+ * refused (a static string). */
+static const char *ack_answer(sf_state *st, sf_env *e, json_object *payload, int64_t wall_us) {
+    bool is_object = json_object_is_type(payload, json_type_object);
+    /* null is the default (A5) and {} a silent ack (the Node SDK always
+     * sends one, A2.3): nothing to do, and no need to parse the frame. */
+    if (!payload || (is_object && json_object_object_length(payload) == 0)) return NULL;
+    json_object *frame = e->frame ? json_tokener_parse(e->frame) : NULL, *accepts = NULL, *slash = NULL;
+    const char *err = NULL;
+    if (!frame || !json_object_object_get_ex(frame, "accepts_response_payload", &accepts) ||
+        !json_object_get_boolean(accepts))
+        err = "payload_not_accepted";  /* Slack drops it; the client believes it answered */
+    else if (strcmp(e->type, "slash_commands") != 0)
+        err = NULL;                    /* interactive: what Slack does is unverified (A2.3); shown nowhere */
+    else if (!is_object)
+        err = "payload_not_object";
+    else
+        err = ack_show(st, e, payload, json_object_object_get_ex(frame, "payload", &slash) ? slash : NULL, wall_us);
+    json_object_put(frame);
+    return err;
+}
+
+int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t now_us, int64_t wall_us,
+                 sf_env **env_out) {
     *env_out = NULL;
     sf_conn_rec *c = sf_conn_find(st, conn);
     json_tokener *tok = json_tokener_new();
@@ -617,8 +736,8 @@ int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t n
     e->latency_us = e->sent_us ? now_us - e->sent_us : 0;
     if (json_object_object_get_ex(o, "payload", &payload)) {
         e->ack_payload = json_dup_text(payload);
-        if (json_object_is_type(payload, json_type_object)) ack_answer(st, e, payload);
-        else st->bad_ack_payloads++;
+        e->ack_error = ack_answer(st, e, payload, wall_us);
+        if (e->ack_error) st->bad_ack_payloads++;
     }
     if (c) c->acks++;
     json_object_put(o);
@@ -805,6 +924,8 @@ char *sf_acks_json(sf_state *st, int64_t now_us) {
         json_object_object_add(o, "ack_us", e->acked ? json_object_new_int64(e->latency_us) : NULL);
         json_object_object_add(o, "ack_payload", e->ack_payload ? json_tokener_parse(e->ack_payload) : NULL);
         json_object_object_add(o, "has_ack_payload", json_object_new_boolean(e->ack_payload != NULL));
+        json_object_object_add(o, "answered_in_ack", json_object_new_boolean(e->answered_in_ack));
+        json_object_object_add(o, "ack_error", e->ack_error ? json_object_new_string(e->ack_error) : NULL);
         json_object_object_add(o, "extra_acks", json_object_new_int(e->extra_acks));
         json_object_array_add(arr, o);
     }

@@ -90,6 +90,7 @@ typedef struct sf_env {
     int extra_acks;           /* acks after the first */
     char *ack_payload;        /* owned JSON text of the ack's "payload", NULL when absent */
     bool answered_in_ack;     /* the ack's payload was a message Slack showed */
+    const char *ack_error;    /* static: why the ack's payload was refused (bad_ack_payloads), else NULL */
     int load_idx;             /* index in the running load, -1 otherwise */
     uint32_t load_gen;
     struct sf_env *hnext;     /* hash chain */
@@ -204,6 +205,26 @@ void sf_ephemeral_free(sf_ephemeral *e);
 /* Appends a text version (SF_MAX_VERSIONS kept). */
 void sf_msg_add_version(sf_msg *m, const char *text);
 
+/* ---- message fields (chat.postMessage/update/postEphemeral, ack answers) ---- */
+/* obj[key] as an array, or a JSON string holding one (form style); absent,
+ * null or [] give *out NULL. *out is a new reference. Returns NULL, or
+ * format_error when it is neither. */
+const char *sf_array_field(json_object *obj, const char *key, const char *format_error, json_object **out);
+/* "blocks": as sf_array_field, then at most SF_MAX_BLOCKS, each an object
+ * with a string "type" (invalid_blocks_format / invalid_blocks). */
+const char *sf_blocks_field(json_object *obj, json_object **out);
+/* "attachments": as sf_array_field, at most SF_MAX_ATTACHMENTS
+ * (invalid_attachments / too_many_attachments). */
+const char *sf_attachments_field(json_object *obj, json_object **out);
+/* The message of obj as chat.postEphemeral checks it (A6): "text" a scalar
+ * (read as its string form; an object or array is invalid_arguments) of at
+ * most SF_MAX_EDIT_TEXT code points (msg_too_long); blocks and attachments
+ * as above; then text, blocks or attachments non-empty (no_text). null is
+ * absent (A5). Returns NULL with *text borrowed from obj (NULL when absent)
+ * and *blocks / *atts new references (NULL when absent or []); or the Slack
+ * error code, with nothing to free. */
+const char *sf_message_fields(json_object *obj, const char **text, json_object **blocks, json_object **atts);
+
 /* ---- call log ---- */
 void sf_call_add(sf_state *st, sf_call *c); /* takes ownership */
 void sf_call_free(sf_call *c);
@@ -244,9 +265,24 @@ enum sf_ack_result {
     SF_ACK_UNKNOWN,    /* no such envelope_id */
     SF_ACK_BAD,        /* not a JSON object with a string envelope_id */
 };
-/* Parses one text frame from connection conn read at now_us and records the
- * ack. *env_out gets the envelope for OK/DUPLICATE. Pure but for the state. */
-int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t now_us, sf_env **env_out);
+/* Parses one text frame from connection conn read at now_us (monotonic)
+ * and records the ack. *env_out gets the envelope for OK/DUPLICATE. Pure but
+ * for the state.
+ *
+ * The first ack of a slash_commands envelope sent with
+ * accepts_response_payload:true may carry the command's answer (A2.3, A3.3):
+ * a payload with "text", "blocks" or "attachments", valid as
+ * chat.postEphemeral checks them (sf_message_fields), is shown as Slack
+ * shows it: response_type absent or "ephemeral" as an ephemeral message to
+ * the command's user in its channel, "in_channel" as a channel message (not
+ * the bot's: chat.update cannot edit it); either gets a ts from wall_us and
+ * via_ack, and the envelope answered_in_ack. {} and a payload without
+ * message fields show nothing. Refused, counted in bad_ack_payloads and
+ * named in e->ack_error: an invalid message or response_type, a payload
+ * that is not an object, and any payload but {} on an envelope sent with
+ * accepts_response_payload:false (events_api). */
+int sf_ack_frame(sf_state *st, int conn, const char *text, size_t len, int64_t now_us, int64_t wall_us,
+                 sf_env **env_out);
 /* Is the envelope late at now_us: acked after the deadline, or not acked
  * and the deadline passed. */
 bool sf_env_late(const sf_state *st, const sf_env *e, int64_t now_us);

@@ -31,6 +31,7 @@
 #define APP_TOKEN "xapp-1-A0TEST-1-abcdef"
 #define BOT_TOKEN "xoxb-1111-2222-testtoken"
 #define DEADLINE_MS 300
+#define WALL_US INT64_C(1700000000000000) /* the wall clock the pure tests pass */
 
 static const char *fake_bin;
 static pid_t fake_pid = -1;
@@ -157,50 +158,163 @@ static void ack_env(sf_state *st, int conn, const char *id, const char *type, bo
 }
 
 static int ack_with(sf_state *st, int conn, const char *id, const char *payload) {
-    char buf[512];
-    snprintf(buf, sizeof(buf), "{\"envelope_id\":\"%s\",\"payload\":%s}", id, payload);
+    size_t n = strlen(id) + strlen(payload) + 64;
+    char *buf = malloc(n);
+    snprintf(buf, n, "{\"envelope_id\":\"%s\",\"payload\":%s}", id, payload);
     sf_env *got = NULL;
-    return sf_ack_frame(st, conn, buf, strlen(buf), 200, &got);
+    int rc = sf_ack_frame(st, conn, buf, strlen(buf), 200, WALL_US, &got);
+    free(buf);
+    return rc;
+}
+
+/* The error (or "") of the first ack of a fresh slash envelope carrying payload. */
+static const char *ack_verdict(sf_state *st, int conn, const char *payload) {
+    static int seq;
+    char id[32];
+    snprintf(id, sizeof(id), "V%d", ++seq);
+    ack_env(st, conn, id, "slash_commands", true);
+    assert_int_equal(ack_with(st, conn, id, payload), SF_ACK_OK);
+    const char *err = sf_env_find(st, id)->ack_error;
+    return err ? err : "";
+}
+
+/* chat.postEphemeral's error (or "") for the same message fields. */
+static const char *ephemeral_verdict(sf_state *st, const char *payload) {
+    static char err[64];
+    json_object *args = json_tokener_parse(payload);
+    json_object_object_add(args, "channel", json_object_new_string("C0DEPLOY"));
+    json_object_object_add(args, "user", json_object_new_string("U0REQUESTER"));
+    const char *body = sf_json_text(args);
+    sf_request rq = {.verb = "POST", .method = "chat.postEphemeral", .authorization = "Bearer " BOT_TOKEN,
+                     .content_type = "application/json; charset=utf-8", .body = body, .body_len = strlen(body)};
+    sf_response out = {0};
+    sf_webapi_handle(st, &rq, WALL_US, &out);
+    json_object *r = json_tokener_parse(out.body);
+    snprintf(err, sizeof(err), "%s", jbool(r, "ok") ? "" : or_null(jstr(r, "error")));
+    json_object_put(r);
+    free(out.body);
+    json_object_put(args);
+    return err;
+}
+
+static size_t array_len(json_object *o, const char *path) {
+    json_object *a = jpath(o, path);
+    return a ? json_object_array_length(a) : 0;
 }
 
 static void test_ack_answers(void **state) {
     (void)state;
     sf_state *st = pure_state();
     sf_conn_rec *rec = sf_conn_new(st, 0);
-    const char *names[] = {"A1", "A2", "A3", "A4", "A5", "A6", "A7"};
-    for (int i = 0; i < 5; i++) ack_env(st, rec->id, names[i], "slash_commands", true);
-    ack_env(st, rec->id, "A6", "slash_commands", false);
-    ack_env(st, rec->id, "A7", "events_api", false);
+    const char *names[] = {"A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9"};
+    for (int i = 0; i < 6; i++) ack_env(st, rec->id, names[i], "slash_commands", true);
+    ack_env(st, rec->id, "A7", "slash_commands", false);
+    ack_env(st, rec->id, "A8", "events_api", false);
+    ack_env(st, rec->id, "A9", "interactive", true);
 
     assert_int_equal(ack_with(st, rec->id, "A1", "{\"response_type\":\"ephemeral\",\"text\":\"you are slack:U0ANA\"}"), SF_ACK_OK);
     assert_true(sf_env_find(st, "A1")->answered_in_ack);
+    assert_null(sf_env_find(st, "A1")->ack_error);
+    /* Only the first ack counts. */
     assert_int_equal(ack_with(st, rec->id, "A1", "{\"text\":\"again\"}"), SF_ACK_DUPLICATE);
-    assert_int_equal(ack_with(st, rec->id, "A2", "{\"response_type\":\"in_channel\",\"text\":\"for all\"}"), SF_ACK_OK);
+    assert_int_equal(sf_env_find(st, "A1")->extra_acks, 1);
+    assert_int_equal(ack_with(st, rec->id, "A2",
+                              "{\"response_type\":\"in_channel\",\"text\":\"for all\",\"blocks\":[{\"type\":\"divider\"}]}"),
+                     SF_ACK_OK);
+    /* Silent: {}, a bare response_type (A3.3), null (A5), and no payload key. */
     assert_int_equal(ack_with(st, rec->id, "A3", "{}"), SF_ACK_OK);
-    assert_int_equal(ack_with(st, rec->id, "A4", "{\"response_type\":\"shout\",\"text\":\"x\"}"), SF_ACK_OK);
-    assert_int_equal(ack_with(st, rec->id, "A5", "{\"text\":7}"), SF_ACK_OK);
-    assert_int_equal(ack_with(st, rec->id, "A6", "{\"text\":\"not accepted\"}"), SF_ACK_OK);
-    assert_int_equal(ack_with(st, rec->id, "A7", "{\"text\":\"an event\"}"), SF_ACK_OK);
-    assert_false(sf_env_find(st, "A3")->answered_in_ack);
+    assert_int_equal(ack_with(st, rec->id, "A4", "{\"response_type\":\"in_channel\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A5", "null"), SF_ACK_OK);
+    sf_env *got = NULL;
+    assert_int_equal(sf_ack_frame(st, rec->id, "{\"envelope_id\":\"A6\"}", 20, 200, WALL_US, &got), SF_ACK_OK);
+    /* Nowhere to show it: accepts_response_payload false, an event. An
+     * interactive payload (response_action) is neither shown nor refused. */
+    assert_int_equal(ack_with(st, rec->id, "A7", "{\"text\":\"not accepted\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A8", "{\"text\":\"an event\"}"), SF_ACK_OK);
+    assert_int_equal(ack_with(st, rec->id, "A9", "{\"response_action\":\"clear\"}"), SF_ACK_OK);
+    for (int i = 2; i < 9; i++) assert_false(sf_env_find(st, names[i])->answered_in_ack);
+    for (int i = 2; i < 6; i++) assert_null(sf_env_find(st, names[i])->ack_error);
+    assert_str(sf_env_find(st, "A7")->ack_error, "payload_not_accepted");
+    assert_str(sf_env_find(st, "A8")->ack_error, "payload_not_accepted");
+    assert_null(sf_env_find(st, "A9")->ack_error);
     assert_int_equal(st->ack_answers, 2);
-    assert_int_equal(st->bad_ack_payloads, 4);   /* A4, A5, A6, A7; {} is a silent ack */
+    assert_int_equal(st->bad_ack_payloads, 2);
 
     char *text = sf_messages_json(st, NULL);
     json_object *m = json_tokener_parse(text);
     free(text);
-    json_object *eph = json_object_object_get(m, "ephemeral"), *msgs = json_object_object_get(m, "messages");
-    assert_int_equal(json_object_array_length(eph), 1);
-    json_object *e = json_object_array_get_idx(eph, 0);
+    assert_int_equal(array_len(m, "ephemeral"), 1);
+    json_object *e = jpath(m, "ephemeral.0");
     assert_str(jstr(e, "user"), "U0ANA");
     assert_str(jstr(e, "channel"), "C0DEPLOY");
     assert_str(jstr(e, "text"), "you are slack:U0ANA");
     assert_str(jstr(e, "via"), "ack");
-    assert_int_equal(json_object_array_length(msgs), 1);
-    json_object *c = json_object_array_get_idx(msgs, 0);
+    assert_true(sf_ts_valid(jstr(e, "message_ts")));
+    assert_int_equal(array_len(m, "messages"), 1);
+    json_object *c = jpath(m, "messages.0");
     assert_str(jstr(c, "channel"), "C0DEPLOY");
     assert_str(jstr(c, "text"), "for all");
+    assert_str(jstr(c, "blocks.0.type"), "divider");
     assert_str(jstr(c, "via"), "ack");
+    assert_true(sf_ts_valid(jstr(c, "ts")));
     assert_false(jbool(c, "by_bot"));   /* not chat.postMessage's: chat.update cannot edit it */
+    json_object_put(m);
+
+    /* The message checks are chat.postEphemeral's (A6): the same payloads
+     * pass and fail with the same codes; 4,000 is in code points. */
+    char *long_ok = malloc(2 * 4000 + 32), *long_bad = malloc(4001 + 32);
+    strcpy(long_ok, "{\"text\":\"");
+    for (int i = 0; i < 4000; i++) memcpy(long_ok + 9 + 2 * i, "\xc3\xa9", 2); /* é: 2 bytes, 1 code point */
+    strcpy(long_ok + 9 + 2 * 4000, "\"}");
+    strcpy(long_bad, "{\"text\":\"");
+    memset(long_bad + 9, 'x', 4001);
+    strcpy(long_bad + 9 + 4001, "\"}");
+    const struct {
+        const char *payload, *error;
+    } cases[] = {
+        {"{\"text\":\"plain\"}", ""},
+        {"{\"blocks\":[{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"b\"}}]}", ""},
+        {"{\"attachments\":[{\"text\":\"a\"}]}", ""},
+        {"{\"text\":7}", ""},
+        {long_ok, ""},
+        {long_bad, "msg_too_long"},
+        {"{\"text\":\"\"}", "no_text"},
+        {"{\"text\":\"x\",\"blocks\":[]}", ""},
+        {"{\"blocks\":[]}", "no_text"},
+        {"{\"text\":{\"a\":1}}", "invalid_arguments"},
+        {"{\"text\":\"x\",\"blocks\":[{\"text\":\"no type\"}]}", "invalid_blocks"},
+        {"{\"text\":\"x\",\"blocks\":{\"type\":\"divider\"}}", "invalid_blocks_format"},
+        {"{\"text\":\"x\",\"blocks\":\"[not json\"}", "invalid_blocks_format"},
+        {"{\"text\":\"x\",\"attachments\":7}", "invalid_attachments"},
+    };
+    size_t answers = st->ack_answers, bad = st->bad_ack_payloads, shown = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_str(ephemeral_verdict(st, cases[i].payload), cases[i].error);
+        assert_str(ack_verdict(st, rec->id, cases[i].payload), cases[i].error);
+        if (!*cases[i].error) shown++;
+    }
+    assert_int_equal(st->ack_answers, answers + shown);
+    assert_int_equal(st->bad_ack_payloads, bad + sizeof(cases) / sizeof(cases[0]) - shown);
+    free(long_ok);
+    free(long_bad);
+    /* Not a message at all. */
+    assert_str(ack_verdict(st, rec->id, "{\"response_type\":\"shout\",\"text\":\"x\"}"), "invalid_response_type");
+    assert_str(ack_verdict(st, rec->id, "{\"response_type\":7,\"text\":\"x\"}"), "invalid_response_type");
+    assert_str(ack_verdict(st, rec->id, "\"queued\""), "payload_not_object");
+    assert_str(ack_verdict(st, rec->id, "[]"), "payload_not_object");
+    /* Every ephemeral shown through the ack says so; the API's say "api". */
+    text = sf_messages_json(st, NULL);
+    m = json_tokener_parse(text);
+    free(text);
+    size_t via_ack = 0, via_api = 0;
+    for (size_t i = 0; i < array_len(m, "ephemeral"); i++) {
+        const char *via = jstr(json_object_array_get_idx(jpath(m, "ephemeral"), i), "via");
+        if (strcmp(via, "ack") == 0) via_ack++;
+        else if (strcmp(via, "api") == 0) via_api++;
+    }
+    assert_int_equal(via_ack, 1 + shown);
+    assert_int_equal(via_api, shown);
+    assert_int_equal(array_len(m, "messages"), 1);
     json_object_put(m);
     sf_state_free(st);
 }
@@ -223,16 +337,16 @@ static void test_acks_pure(void **state) {
     sf_env_mark_sent(e, 2000, 0, false);
     sf_env *got;
     const char *ack = "{\"envelope_id\":\"E1\"}";
-    assert_int_equal(sf_ack_frame(st, rec->id, ack, strlen(ack), 2500, &got), SF_ACK_OK);
+    assert_int_equal(sf_ack_frame(st, rec->id, ack, strlen(ack), 2500, WALL_US, &got), SF_ACK_OK);
     assert_ptr_equal(got, e);
     assert_int_equal(e->latency_us, 500);
     assert_null(e->ack_payload);
-    assert_int_equal(sf_ack_frame(st, rec->id, ack, strlen(ack), 2600, &got), SF_ACK_DUPLICATE);
+    assert_int_equal(sf_ack_frame(st, rec->id, ack, strlen(ack), 2600, WALL_US, &got), SF_ACK_DUPLICATE);
     const char *unknown = "{\"envelope_id\":\"nope\",\"payload\":{}}";
-    assert_int_equal(sf_ack_frame(st, rec->id, unknown, strlen(unknown), 2600, &got), SF_ACK_UNKNOWN);
+    assert_int_equal(sf_ack_frame(st, rec->id, unknown, strlen(unknown), 2600, WALL_US, &got), SF_ACK_UNKNOWN);
     static const char *const bad[] = {"{\"envelope_id\":1}", "[]", "{\"envelope_id\":\"E1\"} x", "{"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(sf_ack_frame(st, rec->id, bad[i], strlen(bad[i]), 2600, &got), SF_ACK_BAD);
+        assert_int_equal(sf_ack_frame(st, rec->id, bad[i], strlen(bad[i]), 2600, WALL_US, &got), SF_ACK_BAD);
 
     /* The payload form (A2.3) and lateness at the 3 s deadline. */
     char *frame2 = sf_envelope_frame("E2", "slash_commands", true, payload, -1, NULL);
@@ -241,7 +355,7 @@ static void test_acks_pure(void **state) {
     assert_false(sf_env_late(st, e2, 10000 + 3000000));
     assert_true(sf_env_late(st, e2, 10000 + 3000001));
     const char *ack2 = "{\"envelope_id\":\"E2\",\"payload\":{\"response_type\":\"ephemeral\",\"text\":\"queued\"}}";
-    assert_int_equal(sf_ack_frame(st, rec->id, ack2, strlen(ack2), 10000 + 3500000, &got), SF_ACK_OK);
+    assert_int_equal(sf_ack_frame(st, rec->id, ack2, strlen(ack2), 10000 + 3500000, WALL_US, &got), SF_ACK_OK);
     assert_true(sf_env_late(st, e2, 99999999));
     assert_string_equal(e2->ack_payload, "{\"response_type\":\"ephemeral\",\"text\":\"queued\"}");
 
@@ -435,6 +549,7 @@ typedef struct wsc {
     bool want_ping;
     int pongs;
     bool auto_ack;
+    const char *auto_ack_payload; /* NULL = {} */
     int acks_sent;
 } wsc;
 
@@ -473,8 +588,9 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
                 json_object *o = json_tokener_parse(c->rx.data);
                 const char *id = jstr(o, "envelope_id");
                 if (id) {
-                    char ack[160];
-                    snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\",\"payload\":{}}", id);
+                    char ack[256];
+                    snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\",\"payload\":%s}", id,
+                             c->auto_ack_payload ? c->auto_ack_payload : "{}");
                     wsc_queue_out(c, ack);
                     c->acks_sent++;
                 }
@@ -916,6 +1032,100 @@ static void test_late_ack(void **state) {
     json_object_put(e2);
     json_object_put(s1);
     json_object_put(s2);
+    ws_free(c);
+}
+
+/* A2.3, A3.3: the answer a slash command's ack carries is shown as Slack
+ * shows it; anything else in an ack shows nothing. */
+static void test_ack_answers_shown(void **state) {
+    (void)state;
+    wsc *c = ws_ready(NULL);
+    enum { N = 6 };
+    json_object *env[N];
+    for (int i = 0; i < N; i++) {
+        json_object_put(slash(NULL));
+        env[i] = ws_next(c, 2000);
+        assert_non_null(env[i]);
+    }
+    json_object_put(ctl("POST", "/_fake/envelope",
+                        "{\"type\":\"events_api\",\"payload\":{\"type\":\"event_callback\",\"event_id\":\"Ev9\","
+                        "\"event\":{\"type\":\"app_mention\",\"user\":\"U0APPROVER\",\"channel\":\"C0DEPLOY\"}}}"));
+    json_object *ev = ws_next(c, 2000);
+    assert_non_null(ev);
+    static const char *const payloads[N] = {
+        ",\"payload\":{\"response_type\":\"ephemeral\",\"text\":\"queued\"}",
+        ",\"payload\":{\"response_type\":\"in_channel\",\"text\":\"deploying api 1.4.2\"}",
+        ",\"payload\":{}",
+        "",
+        ",\"payload\":{\"text\":\"x\",\"blocks\":[{\"text\":\"a block without a type\"}]}",
+        ",\"payload\":{\"response_type\":\"everyone\",\"text\":\"x\"}",
+    };
+    char ack[512];
+    for (int i = 0; i < N; i++) {
+        snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\"%s}", jstr(env[i], "envelope_id"), payloads[i]);
+        ws_send(c, ack);
+    }
+    snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\",\"payload\":{\"text\":\"an event answered\"}}",
+             jstr(ev, "envelope_id"));
+    ws_send(c, ack);
+    /* Second acks change nothing (A2.3: one ack per envelope). */
+    snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\",\"payload\":{\"text\":\"again\"}}", jstr(env[0], "envelope_id"));
+    ws_send(c, ack);
+    snprintf(ack, sizeof(ack), "{\"envelope_id\":\"%s\",\"payload\":{\"response_type\":\"in_channel\",\"text\":\"again\"}}",
+             jstr(env[1], "envelope_id"));
+    ws_send(c, ack);
+    pump_for(50);
+
+    json_object *msgs = ctl("GET", "/_fake/messages?channel=C0DEPLOY", NULL);
+    assert_int_equal(array_len(msgs, "ephemeral"), 1);
+    assert_str(jstr(msgs, "ephemeral.0.user"), "U0APPROVER");
+    assert_str(jstr(msgs, "ephemeral.0.channel"), "C0DEPLOY");
+    assert_str(jstr(msgs, "ephemeral.0.text"), "queued");
+    assert_str(jstr(msgs, "ephemeral.0.via"), "ack");
+    assert_true(sf_ts_valid(jstr(msgs, "ephemeral.0.message_ts")));
+    assert_int_equal(array_len(msgs, "messages"), 1);
+    assert_str(jstr(msgs, "messages.0.channel"), "C0DEPLOY");
+    assert_str(jstr(msgs, "messages.0.text"), "deploying api 1.4.2");
+    assert_str(jstr(msgs, "messages.0.via"), "ack");
+    assert_false(jbool(msgs, "messages.0.by_bot"));
+    char ts[SF_TS_MAX];
+    snprintf(ts, sizeof(ts), "%s", jstr(msgs, "messages.0.ts"));
+    assert_true(sf_ts_valid(ts));
+    json_object_put(msgs);
+    /* The in_channel answer is a channel message, but not the bot's to edit. */
+    char body[256];
+    snprintf(body, sizeof(body), "{\"channel\":\"C0DEPLOY\",\"ts\":\"%s\",\"text\":\"edited\"}", ts);
+    assert_str(api_error(post_json("/api/chat.update", BOT_TOKEN, body)), "cant_update_message");
+    /* chat.postEphemeral's messages say "api". */
+    assert_str(api_error(post_json("/api/chat.postEphemeral", BOT_TOKEN,
+                                   "{\"channel\":\"C0DEPLOY\",\"user\":\"U0APPROVER\",\"text\":\"by the api\"}")),
+               "");
+    msgs = ctl("GET", "/_fake/messages?channel=C0DEPLOY", NULL);
+    assert_int_equal(array_len(msgs, "ephemeral"), 2);
+    assert_str(jstr(msgs, "ephemeral.1.text"), "by the api");
+    assert_str(jstr(msgs, "ephemeral.1.via"), "api");
+    json_object_put(msgs);
+
+    json_object *all = ctl("GET", "/_fake/acks", NULL);
+    assert_int_equal(jint(all, "acked"), N + 1);
+    assert_int_equal(jint(all, "ack_answers"), 2);
+    assert_int_equal(jint(all, "bad_ack_payloads"), 3);
+    json_object_put(all);
+    static const char *const errors[N] = {NULL, NULL, NULL, NULL, "invalid_blocks", "invalid_response_type"};
+    for (int i = 0; i < N; i++) {
+        json_object *a = acks_for(jstr(env[i], "envelope_id"));
+        assert_true(jbool(a, "acked"));
+        assert_int_equal(jbool(a, "answered_in_ack"), i < 2);
+        assert_str(jstr(a, "ack_error") ? jstr(a, "ack_error") : "(none)", errors[i] ? errors[i] : "(none)");
+        assert_int_equal(jint(a, "extra_acks"), i < 2 ? 1 : 0);
+        json_object_put(a);
+    }
+    json_object *a = acks_for(jstr(ev, "envelope_id"));
+    assert_false(jbool(a, "answered_in_ack"));
+    assert_str(jstr(a, "ack_error"), "payload_not_accepted");
+    json_object_put(a);
+    for (int i = 0; i < N; i++) json_object_put(env[i]);
+    json_object_put(ev);
     ws_free(c);
 }
 
@@ -1496,6 +1706,8 @@ static void test_load(void **state) {
     (void)state;
     wsc *a = ws_ready(NULL), *b = ws_ready(NULL);
     a->auto_ack = b->auto_ack = true;
+    /* One connection answers in its acks, the other acks silently. */
+    a->auto_ack_payload = "{\"response_type\":\"ephemeral\",\"text\":\"web is healthy\"}";
     async_http req = {.path = "/_fake/load", .body = "{\"rate\":2000,\"count\":400,\"text\":\"status web\"}"};
     pthread_create(&req.th, NULL, async_main, &req);
     assert_true(pump_until(p_async_done, &req, 10000));
@@ -1513,6 +1725,7 @@ static void test_load(void **state) {
     assert_true(jint(o, "loopback_us.p99") >= jint(o, "loopback_us.p50"));
     /* Round robin over both connections (A2.4). */
     assert_true(a->acks_sent > 100 && b->acks_sent > 100);
+    assert_int_equal(jint(o, "answered_in_ack"), a->acks_sent);
     fprintf(stderr, "load: %s\n", req.r.body.data);
     resp_free(&req.r);
     ws_free(a);
@@ -1542,6 +1755,7 @@ int main(int argc, char **argv) {
         T(test_too_many_connections),
         T(test_slash_envelope_and_acks),
         T(test_late_ack),
+        T(test_ack_answers_shown),
         T(test_redeliver),
         T(test_disconnect),
         T(test_drop),

@@ -107,69 +107,10 @@ static bool arg_true(call_ctx *c, const char *key) {
     return s && (strcmp(s, "true") == 0 || strcmp(s, "1") == 0);
 }
 
-/* blocks / attachments: an array, or a string holding a JSON array (form
- * style). *out gets a new reference, NULL for an empty array. Returns the
- * Slack error code, or NULL. */
-static const char *arg_array(call_ctx *c, const char *key, const char *format_error, json_object **out) {
-    *out = NULL;
-    json_object *v;
-    if (!json_object_object_get_ex(c->args, key, &v) || !v) return NULL;
-    json_object *arr = NULL;
-    if (json_object_is_type(v, json_type_string)) {
-        const char *s = json_object_get_string(v);
-        size_t len = (size_t)json_object_get_string_len(v);
-        json_tokener *tok = json_tokener_new();
-        if (!tok) return "internal_error";
-        arr = json_tokener_parse_ex(tok, s, (int)len);
-        bool complete = json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == len;
-        json_tokener_free(tok);
-        if (!complete) {
-            json_object_put(arr);
-            return format_error;
-        }
-    } else {
-        arr = json_object_get(v);
-    }
-    if (!json_object_is_type(arr, json_type_array)) {
-        json_object_put(arr);
-        return format_error;
-    }
-    if (json_object_array_length(arr) == 0) {
-        json_object_put(arr);
-        return NULL;
-    }
-    *out = arr;
-    return NULL;
-}
-
-static const char *arg_blocks(call_ctx *c, json_object **out) {
-    const char *err = arg_array(c, "blocks", "invalid_blocks_format", out);
-    if (err || !*out) return err;
-    size_t n = json_object_array_length(*out);
-    bool ok = n <= SF_MAX_BLOCKS;
-    for (size_t i = 0; ok && i < n; i++) {
-        json_object *b = json_object_array_get_idx(*out, i), *t;
-        ok = json_object_is_type(b, json_type_object) && json_object_object_get_ex(b, "type", &t) &&
-             json_object_is_type(t, json_type_string);
-    }
-    if (!ok) {
-        json_object_put(*out);
-        *out = NULL;
-        return "invalid_blocks";
-    }
-    return NULL;
-}
-
-static const char *arg_attachments(call_ctx *c, json_object **out) {
-    const char *err = arg_array(c, "attachments", "invalid_attachments", out);
-    if (err || !*out) return err;
-    if (json_object_array_length(*out) > SF_MAX_ATTACHMENTS) {
-        json_object_put(*out);
-        *out = NULL;
-        return "too_many_attachments";
-    }
-    return NULL;
-}
+/* blocks / attachments: the checks live in state.c (sf_*_field), shared
+ * with the answers slash commands carry in their acks. */
+static const char *arg_blocks(call_ctx *c, json_object **out) { return sf_blocks_field(c->args, out); }
+static const char *arg_attachments(call_ctx *c, json_object **out) { return sf_attachments_field(c->args, out); }
 
 /* 'C' public, 'G' private, 'D' DM, 'U' user (DM by user ID), 0 = malformed. */
 static char channel_kind(const char *id) {
@@ -347,17 +288,11 @@ static const char *m_post_ephemeral(call_ctx *c) {
     if (!kind || kind == 'U') return "channel_not_found";
     const char *user = arg_str(c, "user", NULL);
     if (!user || !sf_user_find(c->st, user)) return "user_not_in_channel";
-    const char *err = NULL;
-    const char *text = text_arg(c, &err);
-    if (err) return err;
-    if (text && sf_utf8_chars(text) > SF_MAX_EDIT_TEXT) return "msg_too_long";
+    /* The same checks apply to an answer carried by a slash command's ack. */
+    const char *text = NULL;
     json_object *blocks = NULL, *atts = NULL;
-    if ((err = arg_blocks(c, &blocks)) != NULL) return err;
-    if ((err = arg_attachments(c, &atts)) != NULL) {
-        json_object_put(blocks);
-        return err;
-    }
-    if ((!text || !*text) && !blocks && !atts) return "no_text";
+    const char *err = sf_message_fields(c->args, &text, &blocks, &atts);
+    if (err) return err;
     sf_ephemeral *e = calloc(1, sizeof(*e));
     if (!e || !(e->text = strdup(text ? text : ""))) {
         free(e);
