@@ -325,8 +325,7 @@ int slack_ack_frame(const char *envelope_id, const char *payload, size_t len, nm
     if (rc == NM_BUF_OK && payload) rc = nm_buf_append(out, payload, len);
     if (rc == NM_BUF_OK) rc = nm_buf_append(out, "}", 1);
     if (rc == NM_BUF_OK) return SLACK_PROTO_OK;
-    out->len = start;
-    if (out->data) out->data[start] = '\0';
+    nm_buf_truncate(out, start);
     return rc == NM_BUF_TOO_LARGE ? SLACK_PROTO_ERR_TOO_LARGE : SLACK_PROTO_ERR_NOMEM;
 }
 

@@ -750,7 +750,7 @@ static void answer_text(nm_buf *t, const char *text, bool preformatted) {
     bool cut = escape_len(t, text, len, SLACK_TEXT_MAX - fences, mode, false);
     if (cut) {
         /* Again, leaving room for the marker after the closing fence. */
-        t->len = start;
+        nm_buf_truncate(t, start);
         nm_buf_appends(t, fence);
         escape_len(t, text, len, SLACK_TEXT_MAX - fences - (sizeof(marker) - 1), mode, false);
     }
@@ -793,7 +793,6 @@ int slack_answer_payload(const char *text, bool preformatted, nm_buf *out) {
     if (rc == NM_BUF_OK) rc = nm_buf_append(out, "}", 1);
     nm_buf_free(&t);
     if (rc == NM_BUF_OK) return SLACK_PROTO_OK;
-    out->len = start;
-    if (out->data) out->data[start] = '\0';
+    nm_buf_truncate(out, start);
     return rc == NM_BUF_TOO_LARGE ? SLACK_PROTO_ERR_TOO_LARGE : SLACK_PROTO_ERR_NOMEM;
 }

@@ -79,16 +79,16 @@ int nm_buf_append_json_str(nm_buf *b, const char *s, size_t len) {
     }
     if (rc == NM_BUF_OK && len > run) rc = nm_buf_append(b, s + run, len - run);
     if (rc == NM_BUF_OK) rc = nm_buf_append(b, "\"", 1);
-    if (rc != NM_BUF_OK) {
-        b->len = start;
-        if (b->data) b->data[start] = '\0';
-    }
+    if (rc != NM_BUF_OK) nm_buf_truncate(b, start);
     return rc;
 }
 
-void nm_buf_reset(nm_buf *b) {
-    b->len = 0;
-    if (b->data) b->data[0] = '\0';
+void nm_buf_reset(nm_buf *b) { nm_buf_truncate(b, 0); }
+
+void nm_buf_truncate(nm_buf *b, size_t len) {
+    if (len > b->len) return;
+    b->len = len;
+    if (b->data) b->data[len] = '\0';
 }
 
 void nm_buf_free(nm_buf *b) {

@@ -21,6 +21,8 @@ int nm_buf_append(nm_buf *b, const void *data, size_t len);
 int nm_buf_appends(nm_buf *b, const char *s);
 int nm_buf_printf(nm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void nm_buf_reset(nm_buf *b);          /* len = 0, keeps memory */
+/* Back to len bytes (len <= b->len): undoes appends made since, e.g. on an error. */
+void nm_buf_truncate(nm_buf *b, size_t len);
 void nm_buf_free(nm_buf *b);           /* releases memory; b may be reused after nm_buf_init */
 /* Appends s[0..len) as a quoted JSON string: `"` `\` and control bytes
  * escaped, every other byte (UTF-8 included) as it is. b is unchanged on
