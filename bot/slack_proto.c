@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_scan.h"
+
 /* Nesting Slack actually sends stays well under this (a block_actions
- * payload carries the message's blocks); deeper input is refused by json-c. */
+ * payload carries the message's blocks); deeper input is refused, by json-c
+ * for Web API answers and by json_scan for frames (which counts levels as
+ * json-c does). */
 #define SLACK_JSON_DEPTH 64
 
 const char *slack_proto_strerror(int code) {
@@ -141,18 +145,6 @@ static int get_obj(pctx *c, const json_object *o, const char *path, const char *
     return SLACK_PROTO_OK;
 }
 
-/* An integer member in [0, INT_MAX]; absent leaves *dst as it is. Doubles are a type error. */
-static int get_int(pctx *c, const json_object *o, const char *path, const char *key, int *dst) {
-    json_object *v = member(o, key);
-    if (!v) return SLACK_PROTO_OK;
-    if (!json_object_is_type(v, json_type_int))
-        return failf(c, SLACK_PROTO_ERR_TYPE, "%s%s: expected an integer", path, key);
-    int64_t n = json_object_get_int64(v);   /* saturates: a uint64 above INT64_MAX reads INT64_MAX */
-    if (n < 0 || n > INT_MAX) return failf(c, SLACK_PROTO_ERR_VALUE, "%s%s: out of range", path, key);
-    *dst = (int)n;
-    return SLACK_PROTO_OK;
-}
-
 static int get_bool(pctx *c, const json_object *o, const char *path, const char *key, bool *dst) {
     json_object *v = member(o, key);
     if (!v) return SLACK_PROTO_OK;
@@ -168,110 +160,304 @@ static int get_bool(pctx *c, const json_object *o, const char *path, const char 
         if (rc_ != SLACK_PROTO_OK) return rc_;                                                                         \
     } while (0)
 
-/* ---- Socket Mode frames ---- */
+/* ---- Socket Mode frames: one pass with common/json_scan.h ----
+ *
+ * The frame is scanned once, from its first byte to its last, before any
+ * field is judged: a syntax error anywhere wins over a field error, as when
+ * json-c built the whole tree first. The scan only notes where the value of
+ * each field we know starts (last one wins, as in json-c); the fields are
+ * then read from there in a fixed order, so the first error reported does not
+ * depend on the order of the keys in the frame. Nothing is allocated. */
 
-static int parse_hello(pctx *c, const json_object *root, slack_frame *f) {
-    json_object *ci, *di;
-    TRY(get_int(c, root, "", "num_connections", &f->hello.num_connections));
-    TRY(get_obj(c, root, "", "connection_info", &ci, OPTIONAL));
-    if (ci) TRY(get_str(c, ci, "connection_info.", "app_id", f->hello.app_id, sizeof(f->hello.app_id), OPTIONAL));
-    TRY(get_obj(c, root, "", "debug_info", &di, OPTIONAL));
-    if (di) TRY(get_int(c, di, "debug_info.", "approximate_connection_time", &f->hello.approximate_connection_time));
+/* Where a known field's value starts in the frame; NULL when absent. */
+enum frame_slot {
+    R_ENVELOPE_ID, R_TYPE, R_ACCEPTS, R_RETRY_ATTEMPT, R_RETRY_REASON, R_NUM_CONNECTIONS, R_REASON,
+    R_CONNECTION_INFO, R_CI_APP_ID, R_DEBUG_INFO, R_DI_CONNECTION_TIME, R_PAYLOAD,
+    P_TEAM_ID, P_TEAM_DOMAIN, P_USER_ID, P_USER_NAME, P_CHANNEL_ID, P_CHANNEL_NAME, P_COMMAND, P_TEXT,
+    P_TRIGGER_ID, P_RESPONSE_URL, P_API_APP_ID, P_ENTERPRISE_ID, P_TYPE, P_EVENT_ID,
+    P_TEAM, P_TEAM_ID2, P_USER, P_USER_ID2, P_CONTAINER, P_CONTAINER_CHANNEL_ID, P_CONTAINER_MESSAGE_TS,
+    P_CHANNEL, P_CHANNEL_ID2, P_MESSAGE, P_MESSAGE_TS, P_ACTIONS, P_ACTION0, P_ACTION_ID, P_ACTION_VALUE,
+    P_EVENT, P_EVENT_TYPE,
+    FRAME_SLOTS
+};
+
+/* A field we read: its key, its slot and, for an object, the fields inside.
+ * elem >= 0: an array of which element 0 is noted in slot elem and read with kids. */
+typedef struct frame_field {
+    const char *key;
+    unsigned char keylen;
+    unsigned char slot;
+    signed char elem;
+    unsigned char nkids;
+    const struct frame_field *kids;
+} frame_field;
+
+#define LEAF(k, s) {k, sizeof(k) - 1, s, -1, 0, NULL}
+#define NODE(k, s, kids) {k, sizeof(k) - 1, s, -1, sizeof(kids) / sizeof(kids[0]), kids}
+
+static const frame_field ci_fields[] = {LEAF("app_id", R_CI_APP_ID)};
+static const frame_field di_fields[] = {LEAF("approximate_connection_time", R_DI_CONNECTION_TIME)};
+static const frame_field team_fields[] = {LEAF("id", P_TEAM_ID2)};
+static const frame_field user_fields[] = {LEAF("id", P_USER_ID2)};
+static const frame_field container_fields[] = {LEAF("channel_id", P_CONTAINER_CHANNEL_ID),
+                                               LEAF("message_ts", P_CONTAINER_MESSAGE_TS)};
+static const frame_field channel_fields[] = {LEAF("id", P_CHANNEL_ID2)};
+static const frame_field message_fields[] = {LEAF("ts", P_MESSAGE_TS)};
+static const frame_field action_fields[] = {LEAF("action_id", P_ACTION_ID), LEAF("value", P_ACTION_VALUE)};
+static const frame_field event_fields[] = {LEAF("type", P_EVENT_TYPE)};
+/* One table for the three payload shapes: the frame's type may come after its payload. */
+static const frame_field payload_fields[] = {
+    LEAF("team_id", P_TEAM_ID), LEAF("team_domain", P_TEAM_DOMAIN), LEAF("user_id", P_USER_ID),
+    LEAF("user_name", P_USER_NAME), LEAF("channel_id", P_CHANNEL_ID), LEAF("channel_name", P_CHANNEL_NAME),
+    LEAF("command", P_COMMAND), LEAF("text", P_TEXT), LEAF("trigger_id", P_TRIGGER_ID),
+    LEAF("response_url", P_RESPONSE_URL), LEAF("api_app_id", P_API_APP_ID), LEAF("enterprise_id", P_ENTERPRISE_ID),
+    LEAF("type", P_TYPE), LEAF("event_id", P_EVENT_ID), NODE("team", P_TEAM, team_fields),
+    NODE("user", P_USER, user_fields), NODE("container", P_CONTAINER, container_fields),
+    NODE("channel", P_CHANNEL, channel_fields), NODE("message", P_MESSAGE, message_fields),
+    {"actions", 7, P_ACTIONS, P_ACTION0, sizeof(action_fields) / sizeof(action_fields[0]), action_fields},
+    NODE("event", P_EVENT, event_fields),
+};
+static const frame_field root_fields[] = {
+    LEAF("envelope_id", R_ENVELOPE_ID), LEAF("type", R_TYPE), LEAF("accepts_response_payload", R_ACCEPTS),
+    LEAF("retry_attempt", R_RETRY_ATTEMPT), LEAF("retry_reason", R_RETRY_REASON),
+    LEAF("num_connections", R_NUM_CONNECTIONS), LEAF("reason", R_REASON),
+    NODE("connection_info", R_CONNECTION_INFO, ci_fields), NODE("debug_info", R_DEBUG_INFO, di_fields),
+    NODE("payload", R_PAYLOAD, payload_fields),
+};
+static const frame_field root_field = {"", 0, 0, -1, sizeof(root_fields) / sizeof(root_fields[0]), root_fields};
+
+typedef struct frame_scan {
+    json_scan s;
+    const char *at[FRAME_SLOTS];
+} frame_scan;
+
+/* A repeated key replaces all its earlier value said. */
+static void forget(frame_scan *fs, const frame_field *n) {
+    if (n->elem >= 0) fs->at[n->elem] = NULL;
+    for (unsigned i = 0; i < n->nkids; i++) {
+        fs->at[n->kids[i].slot] = NULL;
+        if (n->kids[i].nkids) forget(fs, &n->kids[i]);
+    }
+}
+
+static int scan_members(frame_scan *fs, const frame_field *n);
+
+/* Scans the value at the cursor, noting the fields of n inside it. */
+static int scan_field(frame_scan *fs, const frame_field *n) {
+    if (!n->nkids) return json_scan_skip(&fs->s);
+    forget(fs, n);
+    enum json_scan_type t = json_scan_peek(&fs->s);
+    if (n->elem < 0) return t == JSON_SCAN_OBJECT ? scan_members(fs, n) : json_scan_skip(&fs->s);
+    if (t != JSON_SCAN_ARRAY) return json_scan_skip(&fs->s);
+    if (json_scan_enter(&fs->s) < 0) return -1;
+    int r = json_scan_next_item(&fs->s);
+    if (r == 1) {
+        fs->at[n->elem] = fs->s.p;
+        r = json_scan_peek(&fs->s) == JSON_SCAN_OBJECT ? scan_members(fs, n) : json_scan_skip(&fs->s);
+        while (r == 0 && (r = json_scan_next_item(&fs->s)) == 1) r = json_scan_skip(&fs->s);
+    }
+    return r < 0 ? -1 : 0;
+}
+
+static const frame_field *match(const frame_field *n, const char *key, size_t len) {
+    for (unsigned i = 0; i < n->nkids; i++)
+        if (n->kids[i].keylen == len && memcmp(n->kids[i].key, key, len) == 0) return &n->kids[i];
+    return NULL;
+}
+
+/* The object at the cursor, whose known fields are n's kids. */
+static int scan_members(frame_scan *fs, const frame_field *n) {
+    char key[32];
+    size_t klen;
+    int r;
+    if (json_scan_enter(&fs->s) < 0) return -1;
+    while ((r = json_scan_next_key(&fs->s, key, sizeof(key), &klen)) == 1) {
+        const frame_field *kid = match(n, key, klen);
+        /* A key with a \u0000 in it is read up to the NUL, as json-c (C
+         * strings) read it; the check costs nothing on ordinary keys. */
+        if (!kid && klen && memchr(key, '\0', klen < sizeof(key) ? klen : sizeof(key) - 1))
+            kid = match(n, key, strlen(key));
+        if (kid) fs->at[kid->slot] = fs->s.p;
+        if ((kid ? scan_field(fs, kid) : json_scan_skip(&fs->s)) < 0) return -1;
+    }
+    return r;
+}
+
+/* A cursor on a noted value (the frame is known to be valid from there). */
+static json_scan *at(frame_scan *fs, const char *p) {
+    fs->s.p = p;
+    return &fs->s;
+}
+
+/* The value at slot, NULL when absent or null. */
+static const char *value(const frame_scan *fs, int slot) {
+    const char *p = fs->at[slot];
+    return p && *p != 'n' ? p : NULL;
+}
+
+static int frame_str(pctx *c, frame_scan *fs, int slot, const char *path, const char *key, char *dst, size_t dstlen,
+                     int required) {
+    dst[0] = '\0';
+    const char *v = value(fs, slot);
+    if (!v) return required ? failf(c, SLACK_PROTO_ERR_MISSING, "%s%s: missing", path, key) : SLACK_PROTO_OK;
+    if (*v != '"') return failf(c, SLACK_PROTO_ERR_TYPE, "%s%s: expected a string", path, key);
+    size_t len;
+    bool nul;
+    json_scan_string(at(fs, v), dst, dstlen, &len, &nul);
+    int rc = SLACK_PROTO_OK;
+    if (nul) rc = failf(c, SLACK_PROTO_ERR_VALUE, "%s%s: contains a NUL byte", path, key);
+    else if (len >= dstlen)
+        rc = failf(c, SLACK_PROTO_ERR_TOO_LONG, "%s%s: %zu bytes, longer than %zu", path, key, len, dstlen - 1);
+    else if (!len && required) rc = failf(c, SLACK_PROTO_ERR_MISSING, "%s%s: empty", path, key);
+    if (rc != SLACK_PROTO_OK) memset(dst, 0, dstlen);   /* leave no cut piece behind the NUL */
+    return rc;
+}
+
+/* An object: *present false when absent or null (or _MISSING when required). */
+static int frame_obj(pctx *c, frame_scan *fs, int slot, const char *path, const char *key, bool *present,
+                     int required) {
+    const char *v = value(fs, slot);
+    *present = false;
+    if (!v) return required ? failf(c, SLACK_PROTO_ERR_MISSING, "%s%s: missing", path, key) : SLACK_PROTO_OK;
+    if (*v != '{') return failf(c, SLACK_PROTO_ERR_TYPE, "%s%s: expected an object", path, key);
+    *present = true;
     return SLACK_PROTO_OK;
 }
 
-static int parse_slash(pctx *c, const json_object *p, slack_frame *f) {
+/* An integer in [0, INT_MAX]; absent leaves *dst as it is. Fractions and exponents are a type error. */
+static int frame_int(pctx *c, frame_scan *fs, int slot, const char *path, const char *key, int *dst) {
+    const char *v = value(fs, slot);
+    if (!v) return SLACK_PROTO_OK;
+    int64_t n = 0;
+    bool integer = false;
+    if (*v == '-' || (*v >= '0' && *v <= '9')) json_scan_number(at(fs, v), &n, &integer);
+    if (!integer) return failf(c, SLACK_PROTO_ERR_TYPE, "%s%s: expected an integer", path, key);
+    if (n < 0 || n > INT_MAX) return failf(c, SLACK_PROTO_ERR_VALUE, "%s%s: out of range", path, key);
+    *dst = (int)n;
+    return SLACK_PROTO_OK;
+}
+
+static int frame_bool(pctx *c, frame_scan *fs, int slot, const char *path, const char *key, bool *dst) {
+    const char *v = value(fs, slot);
+    if (!v) return SLACK_PROTO_OK;
+    if (*v != 't' && *v != 'f') return failf(c, SLACK_PROTO_ERR_TYPE, "%s%s: expected true or false", path, key);
+    *dst = *v == 't';
+    return SLACK_PROTO_OK;
+}
+
+static int read_hello(pctx *c, frame_scan *fs, slack_frame *f) {
+    bool ci, di;
+    TRY(frame_int(c, fs, R_NUM_CONNECTIONS, "", "num_connections", &f->hello.num_connections));
+    TRY(frame_obj(c, fs, R_CONNECTION_INFO, "", "connection_info", &ci, OPTIONAL));
+    if (ci)
+        TRY(frame_str(c, fs, R_CI_APP_ID, "connection_info.", "app_id", f->hello.app_id, sizeof(f->hello.app_id),
+                      OPTIONAL));
+    TRY(frame_obj(c, fs, R_DEBUG_INFO, "", "debug_info", &di, OPTIONAL));
+    if (di)
+        TRY(frame_int(c, fs, R_DI_CONNECTION_TIME, "debug_info.", "approximate_connection_time",
+                      &f->hello.approximate_connection_time));
+    return SLACK_PROTO_OK;
+}
+
+static int read_slash(pctx *c, frame_scan *fs, slack_frame *f) {
     const char *pp = "payload.";
-    TRY(get_str(c, p, pp, "team_id", f->slash.team_id, sizeof(f->slash.team_id), OPTIONAL));
-    TRY(get_str(c, p, pp, "team_domain", f->slash.team_domain, sizeof(f->slash.team_domain), OPTIONAL));
-    TRY(get_str(c, p, pp, "user_id", f->slash.user_id, sizeof(f->slash.user_id), REQUIRED));
-    TRY(get_str(c, p, pp, "user_name", f->slash.user_name, sizeof(f->slash.user_name), OPTIONAL));
-    TRY(get_str(c, p, pp, "channel_id", f->slash.channel_id, sizeof(f->slash.channel_id), REQUIRED));
-    TRY(get_str(c, p, pp, "channel_name", f->slash.channel_name, sizeof(f->slash.channel_name), OPTIONAL));
-    TRY(get_str(c, p, pp, "command", f->slash.command, sizeof(f->slash.command), REQUIRED));
-    TRY(get_str(c, p, pp, "trigger_id", f->slash.trigger_id, sizeof(f->slash.trigger_id), OPTIONAL));
-    TRY(get_str(c, p, pp, "response_url", f->slash.response_url, sizeof(f->slash.response_url), OPTIONAL));
-    TRY(get_str(c, p, pp, "api_app_id", f->slash.api_app_id, sizeof(f->slash.api_app_id), OPTIONAL));
-    TRY(get_str(c, p, pp, "enterprise_id", f->slash.enterprise_id, sizeof(f->slash.enterprise_id), OPTIONAL));
+    TRY(frame_str(c, fs, P_TEAM_ID, pp, "team_id", f->slash.team_id, sizeof(f->slash.team_id), OPTIONAL));
+    TRY(frame_str(c, fs, P_TEAM_DOMAIN, pp, "team_domain", f->slash.team_domain, sizeof(f->slash.team_domain),
+                  OPTIONAL));
+    TRY(frame_str(c, fs, P_USER_ID, pp, "user_id", f->slash.user_id, sizeof(f->slash.user_id), REQUIRED));
+    TRY(frame_str(c, fs, P_USER_NAME, pp, "user_name", f->slash.user_name, sizeof(f->slash.user_name), OPTIONAL));
+    TRY(frame_str(c, fs, P_CHANNEL_ID, pp, "channel_id", f->slash.channel_id, sizeof(f->slash.channel_id), REQUIRED));
+    TRY(frame_str(c, fs, P_CHANNEL_NAME, pp, "channel_name", f->slash.channel_name, sizeof(f->slash.channel_name),
+                  OPTIONAL));
+    TRY(frame_str(c, fs, P_COMMAND, pp, "command", f->slash.command, sizeof(f->slash.command), REQUIRED));
+    TRY(frame_str(c, fs, P_TRIGGER_ID, pp, "trigger_id", f->slash.trigger_id, sizeof(f->slash.trigger_id), OPTIONAL));
+    TRY(frame_str(c, fs, P_RESPONSE_URL, pp, "response_url", f->slash.response_url, sizeof(f->slash.response_url),
+                  OPTIONAL));
+    TRY(frame_str(c, fs, P_API_APP_ID, pp, "api_app_id", f->slash.api_app_id, sizeof(f->slash.api_app_id), OPTIONAL));
+    TRY(frame_str(c, fs, P_ENTERPRISE_ID, pp, "enterprise_id", f->slash.enterprise_id, sizeof(f->slash.enterprise_id),
+                  OPTIONAL));
 
     /* The text: over CMD_MAX_TEXT is not a protocol error but an answer ("over 4 KiB", SPEC §5). */
-    json_object *v = member(p, "text");
+    const char *v = value(fs, P_TEXT);
     if (!v) return SLACK_PROTO_OK;
-    if (!json_object_is_type(v, json_type_string)) return failf(c, SLACK_PROTO_ERR_TYPE, "payload.text: expected a string");
-    const char *s = json_object_get_string(v);
-    size_t len = (size_t)json_object_get_string_len(v);
-    if (memchr(s, '\0', len)) return failf(c, SLACK_PROTO_ERR_VALUE, "payload.text: contains a NUL byte");
-    if (len > CMD_MAX_TEXT) {
-        f->slash.text_too_long = true;
-        return SLACK_PROTO_OK;
-    }
-    memcpy(f->slash.text, s, len + 1);
+    if (*v != '"') return failf(c, SLACK_PROTO_ERR_TYPE, "payload.text: expected a string");
+    size_t len;
+    bool nul;
+    json_scan_string(at(fs, v), f->slash.text, sizeof(f->slash.text), &len, &nul);
+    if (nul || len > CMD_MAX_TEXT) memset(f->slash.text, 0, sizeof(f->slash.text));
+    if (nul) return failf(c, SLACK_PROTO_ERR_VALUE, "payload.text: contains a NUL byte");
+    if (len > CMD_MAX_TEXT) f->slash.text_too_long = true;
     return SLACK_PROTO_OK;
 }
 
-static int parse_interactive(pctx *c, const json_object *p, slack_frame *f) {
-    json_object *team, *user, *container, *channel, *message;
-    TRY(get_str(c, p, "payload.", "type", f->interactive.type, sizeof(f->interactive.type), REQUIRED));
+static int read_interactive(pctx *c, frame_scan *fs, slack_frame *f) {
+    const char *pp = "payload.";
+    bool team, user, container, channel, message;
+    TRY(frame_str(c, fs, P_TYPE, pp, "type", f->interactive.type, sizeof(f->interactive.type), REQUIRED));
     bool block_actions = strcmp(f->interactive.type, "block_actions") == 0;
 
-    TRY(get_obj(c, p, "payload.", "team", &team, OPTIONAL));
-    if (team) TRY(get_str(c, team, "payload.team.", "id", f->interactive.team_id, sizeof(f->interactive.team_id), OPTIONAL));
-    TRY(get_obj(c, p, "payload.", "user", &user, block_actions));
+    TRY(frame_obj(c, fs, P_TEAM, pp, "team", &team, OPTIONAL));
+    if (team)
+        TRY(frame_str(c, fs, P_TEAM_ID2, "payload.team.", "id", f->interactive.team_id,
+                      sizeof(f->interactive.team_id), OPTIONAL));
+    TRY(frame_obj(c, fs, P_USER, pp, "user", &user, block_actions));
     if (user)
-        TRY(get_str(c, user, "payload.user.", "id", f->interactive.user_id, sizeof(f->interactive.user_id),
-                    block_actions));
+        TRY(frame_str(c, fs, P_USER_ID2, "payload.user.", "id", f->interactive.user_id,
+                      sizeof(f->interactive.user_id), block_actions));
 
-    TRY(get_obj(c, p, "payload.", "container", &container, OPTIONAL));
+    TRY(frame_obj(c, fs, P_CONTAINER, pp, "container", &container, OPTIONAL));
     if (container) {
-        TRY(get_str(c, container, "payload.container.", "channel_id", f->interactive.channel_id,
-                    sizeof(f->interactive.channel_id), OPTIONAL));
-        TRY(get_str(c, container, "payload.container.", "message_ts", f->interactive.message_ts,
-                    sizeof(f->interactive.message_ts), OPTIONAL));
+        TRY(frame_str(c, fs, P_CONTAINER_CHANNEL_ID, "payload.container.", "channel_id", f->interactive.channel_id,
+                      sizeof(f->interactive.channel_id), OPTIONAL));
+        TRY(frame_str(c, fs, P_CONTAINER_MESSAGE_TS, "payload.container.", "message_ts", f->interactive.message_ts,
+                      sizeof(f->interactive.message_ts), OPTIONAL));
     }
     /* channel and message repeat what the container says; they fill in where it is silent. */
-    TRY(get_obj(c, p, "payload.", "channel", &channel, OPTIONAL));
+    TRY(frame_obj(c, fs, P_CHANNEL, pp, "channel", &channel, OPTIONAL));
     if (channel && !f->interactive.channel_id[0])
-        TRY(get_str(c, channel, "payload.channel.", "id", f->interactive.channel_id, sizeof(f->interactive.channel_id),
-                    OPTIONAL));
-    TRY(get_obj(c, p, "payload.", "message", &message, OPTIONAL));
+        TRY(frame_str(c, fs, P_CHANNEL_ID2, "payload.channel.", "id", f->interactive.channel_id,
+                      sizeof(f->interactive.channel_id), OPTIONAL));
+    TRY(frame_obj(c, fs, P_MESSAGE, pp, "message", &message, OPTIONAL));
     if (message && !f->interactive.message_ts[0])
-        TRY(get_str(c, message, "payload.message.", "ts", f->interactive.message_ts, sizeof(f->interactive.message_ts),
-                    OPTIONAL));
+        TRY(frame_str(c, fs, P_MESSAGE_TS, "payload.message.", "ts", f->interactive.message_ts,
+                      sizeof(f->interactive.message_ts), OPTIONAL));
 
-    TRY(get_str(c, p, "payload.", "trigger_id", f->interactive.trigger_id, sizeof(f->interactive.trigger_id), OPTIONAL));
-    TRY(get_str(c, p, "payload.", "response_url", f->interactive.response_url, sizeof(f->interactive.response_url),
-                OPTIONAL));
+    TRY(frame_str(c, fs, P_TRIGGER_ID, pp, "trigger_id", f->interactive.trigger_id, sizeof(f->interactive.trigger_id),
+                  OPTIONAL));
+    TRY(frame_str(c, fs, P_RESPONSE_URL, pp, "response_url", f->interactive.response_url,
+                  sizeof(f->interactive.response_url), OPTIONAL));
     if (!block_actions) return SLACK_PROTO_OK;
 
-    json_object *actions = member(p, "actions");
+    const char *actions = value(fs, P_ACTIONS);
     if (!actions) return failf(c, SLACK_PROTO_ERR_MISSING, "payload.actions: missing");
-    if (!json_object_is_type(actions, json_type_array))
-        return failf(c, SLACK_PROTO_ERR_TYPE, "payload.actions: expected an array");
-    if (json_object_array_length(actions) == 0) return failf(c, SLACK_PROTO_ERR_MISSING, "payload.actions: empty");
-    json_object *a = json_object_array_get_idx(actions, 0);
-    if (!a || !json_object_is_type(a, json_type_object))
-        return failf(c, SLACK_PROTO_ERR_TYPE, "payload.actions[0]: expected an object");
-    TRY(get_str(c, a, "payload.actions[0].", "action_id", f->interactive.action_id, sizeof(f->interactive.action_id),
-                REQUIRED));
-    TRY(get_str(c, a, "payload.actions[0].", "value", f->interactive.action_value,
-                sizeof(f->interactive.action_value), OPTIONAL));
+    if (*actions != '[') return failf(c, SLACK_PROTO_ERR_TYPE, "payload.actions: expected an array");
+    const char *a = fs->at[P_ACTION0];
+    if (!a) return failf(c, SLACK_PROTO_ERR_MISSING, "payload.actions: empty");
+    if (*a != '{') return failf(c, SLACK_PROTO_ERR_TYPE, "payload.actions[0]: expected an object");
+    TRY(frame_str(c, fs, P_ACTION_ID, "payload.actions[0].", "action_id", f->interactive.action_id,
+                  sizeof(f->interactive.action_id), REQUIRED));
+    TRY(frame_str(c, fs, P_ACTION_VALUE, "payload.actions[0].", "value", f->interactive.action_value,
+                  sizeof(f->interactive.action_value), OPTIONAL));
     return SLACK_PROTO_OK;
 }
 
-static int parse_events(pctx *c, const json_object *p, slack_frame *f) {
-    json_object *event;
-    TRY(get_str(c, p, "payload.", "team_id", f->events.team_id, sizeof(f->events.team_id), OPTIONAL));
+static int read_events(pctx *c, frame_scan *fs, slack_frame *f) {
+    bool event;
+    TRY(frame_str(c, fs, P_TEAM_ID, "payload.", "team_id", f->events.team_id, sizeof(f->events.team_id), OPTIONAL));
     /* Optional: app_rate_limited notices carry no event_id. */
-    TRY(get_str(c, p, "payload.", "event_id", f->events.event_id, sizeof(f->events.event_id), OPTIONAL));
-    TRY(get_obj(c, p, "payload.", "event", &event, OPTIONAL));
-    if (event) TRY(get_str(c, event, "payload.event.", "type", f->events.event_type, sizeof(f->events.event_type), OPTIONAL));
+    TRY(frame_str(c, fs, P_EVENT_ID, "payload.", "event_id", f->events.event_id, sizeof(f->events.event_id),
+                  OPTIONAL));
+    TRY(frame_obj(c, fs, P_EVENT, "payload.", "event", &event, OPTIONAL));
+    if (event)
+        TRY(frame_str(c, fs, P_EVENT_TYPE, "payload.event.", "type", f->events.event_type,
+                      sizeof(f->events.event_type), OPTIONAL));
     return SLACK_PROTO_OK;
 }
 
-static int parse_frame(pctx *c, const json_object *root, slack_frame *f) {
+static int read_frame(pctx *c, frame_scan *fs, slack_frame *f) {
     /* envelope_id first: whatever fails later, the caller can still ack. */
-    TRY(get_str(c, root, "", "envelope_id", f->envelope_id, sizeof(f->envelope_id), OPTIONAL));
-    TRY(get_str(c, root, "", "type", f->type, sizeof(f->type), REQUIRED));
+    TRY(frame_str(c, fs, R_ENVELOPE_ID, "", "envelope_id", f->envelope_id, sizeof(f->envelope_id), OPTIONAL));
+    TRY(frame_str(c, fs, R_TYPE, "", "type", f->type, sizeof(f->type), REQUIRED));
     if (strcmp(f->type, "hello") == 0) f->kind = SLACK_FRAME_HELLO;
     else if (strcmp(f->type, "disconnect") == 0) f->kind = SLACK_FRAME_DISCONNECT;
     else if (strcmp(f->type, "slash_commands") == 0) f->kind = SLACK_FRAME_SLASH;
@@ -282,20 +468,49 @@ static int parse_frame(pctx *c, const json_object *root, slack_frame *f) {
     bool envelope = f->kind == SLACK_FRAME_SLASH || f->kind == SLACK_FRAME_INTERACTIVE || f->kind == SLACK_FRAME_EVENTS;
     if (envelope && !f->envelope_id[0])
         return failf(c, SLACK_PROTO_ERR_MISSING, "envelope_id: missing on a %s envelope", f->type);
-    TRY(get_bool(c, root, "", "accepts_response_payload", &f->accepts_response_payload));
-    TRY(get_int(c, root, "", "retry_attempt", &f->retry_attempt));
-    TRY(get_str(c, root, "", "retry_reason", f->retry_reason, sizeof(f->retry_reason), OPTIONAL));
+    TRY(frame_bool(c, fs, R_ACCEPTS, "", "accepts_response_payload", &f->accepts_response_payload));
+    TRY(frame_int(c, fs, R_RETRY_ATTEMPT, "", "retry_attempt", &f->retry_attempt));
+    TRY(frame_str(c, fs, R_RETRY_REASON, "", "retry_reason", f->retry_reason, sizeof(f->retry_reason), OPTIONAL));
 
-    json_object *payload = NULL;
-    if (envelope) TRY(get_obj(c, root, "", "payload", &payload, REQUIRED));
+    bool payload;
+    if (envelope) TRY(frame_obj(c, fs, R_PAYLOAD, "", "payload", &payload, REQUIRED));
     switch (f->kind) {
-    case SLACK_FRAME_HELLO: return parse_hello(c, root, f);
+    case SLACK_FRAME_HELLO: return read_hello(c, fs, f);
     case SLACK_FRAME_DISCONNECT:
-        return get_str(c, root, "", "reason", f->disconnect.reason, sizeof(f->disconnect.reason), OPTIONAL);
-    case SLACK_FRAME_SLASH: return parse_slash(c, payload, f);
-    case SLACK_FRAME_INTERACTIVE: return parse_interactive(c, payload, f);
-    case SLACK_FRAME_EVENTS: return parse_events(c, payload, f);
+        return frame_str(c, fs, R_REASON, "", "reason", f->disconnect.reason, sizeof(f->disconnect.reason), OPTIONAL);
+    case SLACK_FRAME_SLASH: return read_slash(c, fs, f);
+    case SLACK_FRAME_INTERACTIVE: return read_interactive(c, fs, f);
+    case SLACK_FRAME_EVENTS: return read_events(c, fs, f);
     case SLACK_FRAME_OTHER: break;
+    }
+    return SLACK_PROTO_OK;
+}
+
+/* Checks the whole frame and notes where the known fields are. */
+static int scan_frame(pctx *c, frame_scan *fs, const char *json, size_t len) {
+    json_scan *s = &fs->s;
+    json_scan_init(s, json, len, SLACK_JSON_DEPTH);
+    memset(fs->at, 0, sizeof(fs->at));
+    if (!len) return failf(c, SLACK_PROTO_ERR_JSON, "frame: empty or truncated JSON");
+    enum json_scan_type t = json_scan_peek(s);
+    int r = t == JSON_SCAN_OBJECT ? scan_members(fs, &root_field) : json_scan_skip(s);
+    if (r == 0 && json_scan_finish(s) < 0) {
+        /* The sentences json-c and the old byte check gave: json-c stops at a NUL. */
+        if (json[s->err_at] == '\0')
+            return failf(c, SLACK_PROTO_ERR_JSON, "frame: unexpected bytes after the JSON value at byte %zu", s->err_at);
+        return failf(c, SLACK_PROTO_ERR_JSON, "frame: malformed JSON at byte %zu: unexpected character", s->err_at);
+    }
+    if (r < 0) {
+        if (s->err_at >= len) return failf(c, SLACK_PROTO_ERR_JSON, "frame: empty or truncated JSON");
+        return failf(c, SLACK_PROTO_ERR_JSON, "frame: malformed JSON at byte %zu: %s", s->err_at, s->err_what);
+    }
+    if (t != JSON_SCAN_OBJECT) {
+        /* As json-c: null is no value at all, and a bare number or literal ending the input reads as unfinished. */
+        bool open_end = (t == JSON_SCAN_NUMBER || t == JSON_SCAN_TRUE || t == JSON_SCAN_FALSE || t == JSON_SCAN_NULL) &&
+                        strchr(" \t\r\n", json[len - 1]) == NULL;
+        if (open_end) return failf(c, SLACK_PROTO_ERR_JSON, "frame: empty or truncated JSON");
+        if (t == JSON_SCAN_NULL) return failf(c, SLACK_PROTO_ERR_JSON, "frame: malformed JSON: a bare null");
+        return failf(c, SLACK_PROTO_ERR_NOT_OBJECT, "frame is not a JSON object");
     }
     return SLACK_PROTO_OK;
 }
@@ -307,12 +522,14 @@ int slack_frame_parse(const char *json, size_t len, slack_frame *out, char *err,
     out->hello.num_connections = -1;
     out->hello.approximate_connection_time = -1;
     if (err && errlen) err[0] = '\0';
-    json_object *root;
-    int rc = parse_object(&c, "frame", json, len, SLACK_FRAME_MAX, &root);
+    if (len > SLACK_FRAME_MAX)
+        return failf(&c, SLACK_PROTO_ERR_TOO_LARGE, "frame of %zu bytes is over the %zu-byte limit", len,
+                     (size_t)SLACK_FRAME_MAX);
+    if (!json && len) return failf(&c, SLACK_PROTO_ERR_INVALID, "frame: no data");
+    frame_scan fs;
+    int rc = scan_frame(&c, &fs, json, len);
     if (rc != SLACK_PROTO_OK) return rc;
-    rc = parse_frame(&c, root, out);
-    json_object_put(root);
-    return rc;
+    return read_frame(&c, &fs, out);
 }
 
 int slack_ack_frame(const char *envelope_id, const char *payload, size_t len, nm_buf *out) {

@@ -1,6 +1,8 @@
 /* Slack, the pure half: what Slack sends us (Socket Mode frames, Web API
  * answers) parsed into fixed-size structs, and the ack frame we send back.
- * No I/O, no globals; json-c objects are made and freed inside each call.
+ * No I/O, no globals. Socket Mode frames are read in one pass with
+ * common/json_scan.h (strict RFC 8259, nothing allocated); Web API answers,
+ * off the hot path, still go through a json-c tree made and freed per call.
  * Shapes follow ../shared/reference/chat-protocols.md Part A (A2, A3, A4, A5,
  * A6, A7).
  *

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "states.h"
+#include "str.h"
 
 /* ---- escaping ---- */
 
@@ -19,29 +20,6 @@ static const char ELLIPSIS[] = "\xE2\x80\xA6";      /* … */
 /* Escaping flavours: code spans and ``` blocks cannot hold a backtick
  * (it would close them), so there it becomes a quote. */
 enum { ESC_TEXT = 0, ESC_CODE = 1 };
-
-/* Length of the valid UTF-8 sequence at s (2-4; rem bytes readable), or 0
- * (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t rem) {
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else return 0;
-    if (rem < n) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-    return n;
-}
 
 /* One input unit (a byte, a character, an invalid byte) and what it becomes. */
 typedef struct esc_unit {
@@ -65,9 +43,32 @@ static esc_unit esc_next(const char *p, size_t rem, int mode) {
     }
     if (s[0] < 0x20 || s[0] == 0x7F) return (esc_unit){1, "", 0};
     if (s[0] < 0x80) return (esc_unit){1, p, 1};
-    size_t n = utf8_seq(s, rem);
+    size_t n = nm_utf8_seq(s, rem);
     if (!n) return (esc_unit){1, REPLACEMENT, 3};
     return (esc_unit){n, p, n};
+}
+
+/* Bytes that stay as they are in every mode: printable ASCII but & < > and
+ * the backtick, plus newline and tab. Runs of them are taken in one step. */
+static const unsigned char esc_plain[256] = {
+    ['\t'] = 1, ['\n'] = 1,
+    [' '] = 1, ['!'] = 1, ['"'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+    ['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    [':'] = 1, [';'] = 1, ['='] = 1, ['?'] = 1, ['@'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['['] = 1, ['\\'] = 1, [']'] = 1, ['^'] = 1, ['_'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1,
+};
+
+static const char *plain_run(const char *p, const char *end) {
+    while (p < end && esc_plain[(unsigned char)*p]) p++;
+    return p;
 }
 
 /* The escaper behind slack_escape*, over len bytes of text: at most max
@@ -77,16 +78,28 @@ static bool escape_len(nm_buf *out, const char *text, size_t len, size_t max, in
     if (!text) return false;
     const char *end = text + len;
     size_t total = 0;
-    for (const char *p = text; p < end;) {
+    bool changed = false;   /* some unit is written otherwise than it is */
+    for (const char *p = plain_run(text, end); p < end; p = plain_run(p, end)) {
         esc_unit u = esc_next(p, (size_t)(end - p), mode);
-        total += u.outlen;
+        total += u.outlen - u.in;   /* wraps and comes back when a unit shrinks */
+        changed |= u.out != p;
         p += u.in;
     }
+    total += len;
     bool cut = max && total > max;
+    if (!cut && !changed) return nm_buf_append(out, text, len) != NM_BUF_OK;
     size_t budget = !cut ? total : ellipsis ? (max >= 3 ? max - 3 : 0) : max;
     size_t used = 0;
     const char *p = text, *run = text;   /* [run, p): units that stay as they are, not written yet */
     while (p < end) {
+        const char *q = plain_run(p, end);
+        if (used + (size_t)(q - p) > budget) {   /* single bytes: the cut may fall anywhere in the run */
+            p += budget - used;
+            break;
+        }
+        used += (size_t)(q - p);
+        p = q;
+        if (p == end) break;
         esc_unit u = esc_next(p, (size_t)(end - p), mode);
         if (used + u.outlen > budget) break;
         if (u.out != p) {

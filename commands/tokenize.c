@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "str.h"
 
 const char *cmd_err_tag(enum cmd_err code) {
     switch (code) {
@@ -43,26 +44,6 @@ static enum cmd_err fail(cmd_error *err, enum cmd_err code, const char *msg) {
     return code;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-    if (cp >= 0xd800 && cp <= 0xdfff) return 0;
-    return len;
-}
-
 /* The quote that opens at s, if any: its closing bytes and their length. */
 static size_t quote_open(const char *s, size_t n, const char **close) {
     if (s[0] == '"') { *close = "\""; return 1; }
@@ -86,7 +67,7 @@ enum cmd_err cmd_tokenize(const char *text, size_t len, cmd_tokens *out, cmd_err
         const unsigned char *u = (const unsigned char *)text + i;
         if ((u[0] < 0x20 && u[0] != '\t') || u[0] == 0x7f)
             return fail(err, CMD_ERR_BAD_UTF8, "the command contains a control character");
-        size_t l = utf8_len(u, len - i);
+        size_t l = nm_utf8_seq(u, len - i);
         if (l == 0) return fail(err, CMD_ERR_BAD_UTF8, "the command is not valid UTF-8");
         i += l;
     }

@@ -32,7 +32,9 @@ size_t nm_log_format_value(char *dst, size_t dstlen, const char *value) {
     if (dstlen == 0) return 0;
 #define PUT(c) do { if (n + 1 < dstlen) dst[n++] = (c); } while (0)
     if (!needs_quotes(value)) {
-        for (const char *p = value; *p; p++) PUT(*p);
+        n = strlen(value);
+        if (n > dstlen - 1) n = dstlen - 1;
+        memcpy(dst, value, n);
     } else {
         static const char hex[] = "0123456789abcdef";
         PUT('"');
@@ -57,17 +59,41 @@ size_t nm_log_format_value(char *dst, size_t dstlen, const char *value) {
     return n;
 }
 
+/* "ts=2026-11-25T06:30:00." for the second t, kept per thread: a busy
+ * process logs many lines a second and strftime is most of a line's cost. */
+static size_t ts_prefix(char *dst, time_t t) {
+    static _Thread_local time_t cached_sec = (time_t)-1;
+    static _Thread_local char cached[40];
+    static _Thread_local size_t cached_len;
+    if (t != cached_sec) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        cached_len = strftime(cached, sizeof(cached), "ts=%Y-%m-%dT%H:%M:%S.", &tm);
+        cached_sec = t;
+    }
+    memcpy(dst, cached, cached_len);
+    return cached_len;
+}
+
 void nm_log_write(enum nm_log_level level, const char *msg, ...) {
     char line[2048];
     size_t n = 0;
     struct timespec ts;
-    struct tm tm;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n += strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s msg=",
-                          ts.tv_nsec / 1000000L, level_names[level]);
+    n = ts_prefix(line, ts.tv_sec);
+    long ms = ts.tv_nsec / 1000000L;
+    line[n++] = (char)('0' + ms / 100);
+    line[n++] = (char)('0' + ms / 10 % 10);
+    line[n++] = (char)('0' + ms % 10);
+    const char *lv = level_names[level];
+    size_t lvlen = strlen(lv);
+    memcpy(line + n, "Z level=", 8);
+    n += 8;
+    memcpy(line + n, lv, lvlen);
+    n += lvlen;
+    memcpy(line + n, " msg=", 5);
+    n += 5;
     n += nm_log_format_value(line + n, sizeof(line) - n, msg ? msg : "");
 
     va_list ap;
@@ -77,8 +103,12 @@ void nm_log_write(enum nm_log_level level, const char *msg, ...) {
         if (!key) break;
         const char *val = va_arg(ap, const char *);
         if (!val) continue;
-        if (n + strlen(key) + 3 >= sizeof(line)) break;
-        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=", key);
+        size_t klen = strlen(key);
+        if (n + klen + 3 >= sizeof(line)) break;
+        line[n++] = ' ';
+        memcpy(line + n, key, klen);
+        n += klen;
+        line[n++] = '=';
         n += nm_log_format_value(line + n, sizeof(line) - n, val);
     }
     va_end(ap);

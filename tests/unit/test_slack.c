@@ -15,6 +15,7 @@
 
 #include "slack_proto.h"
 #include "slack_render.h"
+#include "str.h"
 
 /* ---- helpers ---- */
 
@@ -808,6 +809,78 @@ static void test_escape(void **state) {
     free(big);
 }
 
+/* The escaper takes runs of plain bytes in one step; this holds it to the
+ * unit-at-a-time definition (what each byte or character becomes, whole
+ * units up to the cap, then "…") on random text of every kind of unit. */
+static size_t ref_unit(const unsigned char *p, size_t rem, const char **out, size_t *outlen) {
+    static const char fffd[] = "\xEF\xBF\xBD";
+    *out = (const char *)p;
+    *outlen = 1;
+    if (*p == '&') *out = "&amp;", *outlen = 5;
+    else if (*p == '<') *out = "&lt;", *outlen = 4;
+    else if (*p == '>') *out = "&gt;", *outlen = 4;
+    else if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7F) *outlen = 0;
+    else if (*p >= 0x80) {
+        size_t n = nm_utf8_seq(p, rem);
+        if (!n) *out = fffd, *outlen = 3;
+        else *outlen = n;
+        return n ? n : 1;
+    }
+    return 1;
+}
+
+static void test_escape_runs(void **state) {
+    (void)state;
+    static const char *const pieces[] = {"a", "Zz", " ", "&", "<", ">", "`", "\n", "\t", "\r", "\x7F",
+                                         "\xC3\xA9", "\xF0\x9F\x9A\x80", "\xFF", "\xE2\x82", "abcdefghijklmnop"};
+    unsigned seed = 12345;
+    nm_buf got, want;
+    nm_buf_init(&got, 0);
+    nm_buf_init(&want, 0);
+    for (int round = 0; round < 3000; round++) {
+        char text[256];
+        size_t len = 0;
+        int n = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 24;
+        for (int i = 0; i < n; i++) {
+            const char *pc = pieces[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof(pieces) / sizeof(pieces[0]))];
+            memcpy(text + len, pc, strlen(pc));
+            len += strlen(pc);
+        }
+        text[len] = '\0';
+        size_t total = 0;
+        for (size_t i = 0; i < len;) {
+            const char *o;
+            size_t ol;
+            i += ref_unit((const unsigned char *)text + i, len - i, &o, &ol);
+            total += ol;
+        }
+        for (size_t max = 1; max <= total + 2; max++) {
+            bool cut = total > max;
+            size_t budget = cut ? (max >= 3 ? max - 3 : 0) : total, used = 0;
+            nm_buf_reset(&want);
+            for (size_t i = 0; i < len;) {
+                const char *o;
+                size_t ol;
+                size_t in = ref_unit((const unsigned char *)text + i, len - i, &o, &ol);
+                if (used + ol > budget) break;
+                nm_buf_append(&want, o, ol);
+                used += ol;
+                i += in;
+            }
+            if (cut && max >= 3) nm_buf_append(&want, "\xE2\x80\xA6", 3);
+            nm_buf_reset(&got);
+            assert_int_equal(slack_escape_n(&got, text, max), cut);
+            assert_int_equal(got.len, want.len);
+            if (want.len) assert_memory_equal(got.data, want.data, want.len);
+        }
+        nm_buf_reset(&got);
+        slack_escape(&got, text);
+        assert_int_equal(got.len, total);
+    }
+    nm_buf_free(&got);
+    nm_buf_free(&want);
+}
+
 static char *ident(const char *in) {
     static char out[512];
     nm_buf b;
@@ -1429,6 +1502,7 @@ int main(void) {
         cmocka_unit_test(test_error_hint),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_escape_runs),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_progress_line),
         cmocka_unit_test(test_view_sequence),
