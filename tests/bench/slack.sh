@@ -20,7 +20,9 @@
 #   RSS idle (VmRSS after 2 s with nothing to do) and at load (VmHWM after the run);
 #   ack latency p50/p90/p99/max as the fake measured it (frame written -> ack read), beside the fake's own
 #     loopback round trip measured during the same run (the floor);
-#   bot CPU per command: (utime + stime after - before) / COUNT, from /proc/PID/stat;
+#   bot CPU per command: on-CPU time of all the bot's threads during the load / COUNT, from
+#     /proc/PID/task/*/schedstat (nanoseconds; user/kernel split from /proc/PID/stat ticks), and the same
+#     less what the bot spends idle (timers, pings) over as long, measured in the 2 s before the load;
 #   answers delivered: acks that carried the answer (the fake's count) plus chat.postEphemeral calls it recorded.
 set -uo pipefail
 BUILD=${1:?usage: slack.sh BUILD_DIR}
@@ -73,7 +75,10 @@ else
   echo "start -> all $CONNECTIONS ready: $(( ($(date +%s%N) - t0) / 1000000 )) ms (polled; coarse)"
 fi
 
+ns() { cat /proc/"$nm_pid"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {print n + 0}'; }
+i0=$(ns) ti0=$(date +%s%N)
 sleep 2
+i1=$(ns) ti1=$(date +%s%N)
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$nm_pid/status")
 anon_idle=$(awk '/RssAnon/ {print $2}' "/proc/$nm_pid/status")
 priv_idle=$(awk '/^Private_(Clean|Dirty):/ {n += $2} END {print n}' "/proc/$nm_pid/smaps_rollup")
@@ -84,7 +89,7 @@ tck=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$nm_pid/stat"; }
 ucpu() { awk '{print $14}' "/proc/$nm_pid/stat"; }
 fake POST /_fake/reset >/dev/null
-c0=$(cpu) u0=$(ucpu)
+c0=$(cpu) u0=$(ucpu) n0=$(ns) tl0=$(date +%s%N)
 res=$(fake POST /_fake/load "{\"rate\":$RATE,\"count\":$COUNT,\"user_id\":\"U0REQUESTER\",\"channel_id\":\"C0BENCH\",\"text\":\"$TEXT\"}")
 # answers trail the acks: wait until they stop coming
 prev=-1
@@ -93,20 +98,25 @@ for _ in $(seq 100); do
   [ "$n" = "$prev" ] && break
   prev=$n; sleep 0.3
 done
-c1=$(cpu) u1=$(ucpu)
+c1=$(cpu) u1=$(ucpu) n1=$(ns) tl1=$(date +%s%N)
 rss_load=$(awk '/VmHWM/ {print $2}' "/proc/$nm_pid/status")
 priv_load=$(awk '/^Private_(Clean|Dirty):/ {n += $2} END {print n}' "/proc/$nm_pid/smaps_rollup")
-$PY - "$res" "$COUNT" "$RATE" "$((c1 - c0))" "$tck" "$n" "$((u1 - u0))" <<'PY'
+$PY - "$res" "$COUNT" "$RATE" "$((c1 - c0))" "$tck" "$n" "$((u1 - u0))" \
+  "$((n1 - n0))" "$((tl1 - tl0))" "$((i1 - i0))" "$((ti1 - ti0))" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1]); count = int(sys.argv[2]); rate = sys.argv[3]
 ticks = int(sys.argv[4]); tck = int(sys.argv[5]); answers = int(sys.argv[6]); uticks = int(sys.argv[7])
+run_ns, run_wall, idle_ns, idle_wall = (int(x) for x in sys.argv[8:12])
+idle_share = idle_ns / max(idle_wall, 1)   # CPU seconds per wall second with nothing to do
 a, l = r["ack_us"], r["loopback_us"]
 print(f"load: {r['sent']} commands at {rate}/s in {r['duration_ms']} ms; acked {r['acked']}, late {r['late']}, unacked {r['unacked']}")
 print(f"ack latency us: p50 {a['p50']}  p90 {a['p90']}  p99 {a['p99']}  max {a['max']}")
 print(f"floor (fake's TCP loopback round trip, same run) us: p50 {l['p50']}  p99 {l['p99']}  ({l['trips']} trips)")
 print(f"ack p99 / loopback p99: {a['p99'] / max(l['p99'], 1):.1f}x")
-print(f"bot CPU per command: {ticks / tck / count * 1e6:.1f} us  ({ticks} ticks of 1/{tck} s for {count} commands;"
-      f" user {uticks / tck / count * 1e6:.1f} us, kernel {(ticks - uticks) / tck / count * 1e6:.1f} us)")
+print(f"bot CPU per command: {run_ns / count / 1e3:.1f} us  (on-CPU {run_ns / 1e6:.1f} ms over {run_wall / 1e6:.0f} ms"
+      f" for {count} commands; user/kernel {uticks / max(ticks, 1) * 100:.0f}/{(ticks - uticks) / max(ticks, 1) * 100:.0f} %)")
+print(f"  less idle ({idle_share * 1e3:.2f} ms of CPU per s with nothing to do): "
+      f"{(run_ns - idle_share * run_wall) / count / 1e3:.1f} us per command")
 in_ack = r.get("answered_in_ack", 0)
 print(f"answers delivered: {in_ack + answers} of {count} ({in_ack} in the ack itself, {answers} through chat.postEphemeral)")
 PY
