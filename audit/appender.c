@@ -120,9 +120,11 @@ void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
             if (m > a->st.largest) a->st.largest = m;
             pthread_mutex_unlock(&a->mu);
 
-            audit__batch_run(db, batch, m);
+            int how = audit__batch_run(db, batch, m);
 
             pthread_mutex_lock(&a->mu);
+            if (how == AUDIT__BATCH_MULTI) a->st.multi++;
+            else if (how == AUDIT__BATCH_FELL_BACK) a->st.multi_fallback++;
             for (int i = 0; i < m; i++) {
                 if (batch[i]->alone) a->st.alone++;
                 batch[i]->done = true;

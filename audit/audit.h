@@ -232,6 +232,8 @@ typedef struct audit_appender_stats {
     int largest;          /* largest batch so far */
     int pending;          /* queued now, not yet taken by a leader */
     int leaders;          /* batches running now */
+    uint64_t multi;       /* batches whose row changes ran as one statement (docs/AUDIT.md) */
+    uint64_t multi_fallback; /* of those tried so, batches that fell back to one statement per write */
 } audit_appender_stats;
 void audit_appender_stats_get(audit_appender *a, audit_appender_stats *out);
 

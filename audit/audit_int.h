@@ -93,9 +93,10 @@ int audit__migrate_to(audit_db *db, int target, int *applied);
     "id, env, job, from_image, to_image, nomad_job_version, eval_id, deployment_id, phase, reason, platform, " \
     "team, channel, message_ref, thread, permalink"
 
-/* Fills an event's request columns from row 0 of r (AUDIT__REQ_EVENT_COLS first); strings borrowed from r. */
-typedef void (*audit__fill_fn)(audit_event *e, PGresult *r);
-void audit__event_from_request(audit_event *e, PGresult *r);
+/* Fills an event's request columns from row `row` of r (AUDIT__REQ_EVENT_COLS first); strings borrowed from r.
+ * The row is 0 but for a batch's multi-row statement, whose rows are its writes'. */
+typedef void (*audit__fill_fn)(audit_event *e, PGresult *r, int row);
+void audit__event_from_request(audit_event *e, PGresult *r, int row);
 
 /* Runs `main` (a statement returning one row that `fill` reads) and appends
  * evs[0..n-1] (n <= 1 + AUDIT_NOTES_MAX) to the chain, all in one
@@ -106,6 +107,17 @@ int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_
 
 /* ---- group commit (appender.c, the batch itself in requests.c) ---- */
 
+/* How the mains of one kind run together in a batch as ONE statement
+ * instead of one statement (and one savepoint) each. Its parameter k is a
+ * text[] holding every write's parameter k, NULL for NULL; it returns one
+ * row for each write whose main returned its row: the main's columns, then
+ * the write's 1-based position in the arrays (bigint), in that order. Any
+ * error sends the batch back to the one-statement-per-write path. */
+typedef struct audit__multi {
+    const char *sql;
+    int nparams;                /* the main's */
+} audit__multi;
+
 /* One caller's chained write, queued on an appender and run by whichever
  * thread leads the batch it lands in. The inputs are borrowed from the
  * caller, who waits (on the appender's condition variable) until done; the
@@ -113,6 +125,7 @@ int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_
  * under the appender's mutex. */
 typedef struct audit__op {
     const audit__stmt *main;    /* as audit__write_with_events() */
+    const audit__multi *multi;  /* NULL, or how it joins writes of its kind */
     audit__fill_fn fill;
     audit_event *evs;
     int n;
@@ -136,8 +149,9 @@ void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op);
 
 /* Runs ops[0..m-1] (1 <= m <= AUDIT_APPENDER_BATCH_MAX; ops[0] is db's own)
  * in one transaction on db's connection and sets each op's outputs
- * (requests.c; docs/AUDIT.md, "Group commit"). */
-void audit__batch_run(audit_db *db, audit__op **ops, int m);
+ * (requests.c; docs/AUDIT.md, "Group commit"). Returns how the mains ran. */
+enum { AUDIT__BATCH_EACH, AUDIT__BATCH_MULTI, AUDIT__BATCH_FELL_BACK };
+int audit__batch_run(audit_db *db, audit__op **ops, int m);
 
 /* True if the last failure was a unique violation of the named index/constraint. */
 bool audit__unique_violation(const audit_db *db, const char *constraint);

@@ -143,7 +143,7 @@ out:
 
 /* The approval's event reads the request row; the approval row itself is in
  * the event's actor / person. */
-static void fill_request(audit_event *e, PGresult *r) { audit__event_from_request(e, r); }
+static void fill_request(audit_event *e, PGresult *r, int row) { audit__event_from_request(e, r, row); }
 
 int audit_approval_add(audit_db *db, int64_t request_id, const char *identity, const char *person, bool *counted,
                        const audit_transition *t) {
@@ -324,8 +324,8 @@ int audit_lock_get(audit_db *db, const char *env, bool *locked, char *by, char *
     return AUDIT_OK;
 }
 
-static void fill_lock(audit_event *e, PGresult *r) {
-    e->env = col_str(r, 0, 0);
+static void fill_lock(audit_event *e, PGresult *r, int row) {
+    e->env = col_str(r, row, 0);
     e->nomad_job_version = -1;
 }
 
@@ -362,8 +362,9 @@ int audit_lock_set(audit_db *db, const char *env, bool locked, const char *by_id
 
 /* ---- refusals and counts ---- */
 
-static void fill_nothing(audit_event *e, PGresult *r) {
+static void fill_nothing(audit_event *e, PGresult *r, int row) {
     (void)r;
+    (void)row;
     e->nomad_job_version = -1;
 }
 

@@ -202,6 +202,25 @@ static const migration migrations[] = {
      "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
      "CREATE TRIGGER env_locks_no_truncate BEFORE TRUNCATE ON env_locks\n"
      "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();\n"},
+    {"cheaper appends: hash checks without a bounded regex, no UNIQUE index on hash, no index on created_at",
+     /* Every append evaluates these per row and updates every index; what
+      * each cost is in docs/BENCHMARKS.md ("Appends per second").
+      * The same rule as '^[0-9a-f]{64}$' (64 bytes, none outside 0-9 a-f)
+      * at a tenth of the CPU: a bounded repetition makes a large automaton. */
+     "ALTER TABLE audit_events\n"
+     "  DROP CONSTRAINT audit_events_hash_check,\n"
+     "  DROP CONSTRAINT audit_events_prev_hash_check,\n"
+     "  ADD CONSTRAINT audit_events_hash_check CHECK (octet_length(hash) = 64 AND hash !~ '[^0-9a-f]'),\n"
+     "  ADD CONSTRAINT audit_events_prev_hash_check\n"
+     "    CHECK (octet_length(prev_hash) = 64 AND prev_hash !~ '[^0-9a-f]'),\n"
+     /* A hash covers its event's id, which the primary key keeps unique:
+      * two equal hashes would be a SHA-256 collision, and verify recomputes
+      * every hash anyway. The index cost a random insert into a btree of
+      * 64-byte keys per append; looking an event up by its hash only refines
+      * the report on a chain already broken (verify.c), where a scan will do. */
+     "  DROP CONSTRAINT audit_events_hash_key;\n"
+     /* No query filters or sorts requests by created_at. */
+     "DROP INDEX requests_created_at_idx;\n"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -40,23 +40,23 @@ static int64_t col_i64(PGresult *r, int row, int col, int64_t if_null) {
 
 #define EVENT_COLS AUDIT__REQ_EVENT_COLS
 
-static void event_from_row(audit_event *e, PGresult *r) {
-    e->request_id = col_i64(r, 0, 0, 0);
-    e->env = col_str(r, 0, 1);
-    e->job = col_str(r, 0, 2);
-    e->from_image = col_str(r, 0, 3);
-    e->to_image = col_str(r, 0, 4);
-    e->nomad_job_version = col_i64(r, 0, 5, -1);
-    e->eval_id = col_str(r, 0, 6);
-    e->deployment_id = col_str(r, 0, 7);
-    e->phase = col_str(r, 0, 8);
-    e->reason = col_str(r, 0, 9);
-    e->platform = col_str(r, 0, 10);
-    e->team = col_str(r, 0, 11);
-    e->channel = col_str(r, 0, 12);
-    e->message_ref = col_str(r, 0, 13);
-    e->thread = col_str(r, 0, 14);
-    e->permalink = col_str(r, 0, 15);
+static void event_from_row(audit_event *e, PGresult *r, int row) {
+    e->request_id = col_i64(r, row, 0, 0);
+    e->env = col_str(r, row, 1);
+    e->job = col_str(r, row, 2);
+    e->from_image = col_str(r, row, 3);
+    e->to_image = col_str(r, row, 4);
+    e->nomad_job_version = col_i64(r, row, 5, -1);
+    e->eval_id = col_str(r, row, 6);
+    e->deployment_id = col_str(r, row, 7);
+    e->phase = col_str(r, row, 8);
+    e->reason = col_str(r, row, 9);
+    e->platform = col_str(r, row, 10);
+    e->team = col_str(r, row, 11);
+    e->channel = col_str(r, row, 12);
+    e->message_ref = col_str(r, row, 13);
+    e->thread = col_str(r, row, 14);
+    e->permalink = col_str(r, row, 15);
 }
 
 typedef audit__fill_fn fill_fn;
@@ -110,15 +110,15 @@ static const char HEAD_SQL[] =
     "FROM (SELECT clock_timestamp() AS now) t\n"
     "LEFT JOIN LATERAL (SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1) h ON true";
 
-/* Fills evs[0..n-1] from r with `fill`, numbers them from first_id, stamps
+/* Fills evs[0..n-1] from row `row` of r with `fill`, numbers them from first_id, stamps
  * them at_us, chains and hashes them, and fills their INSERT parameters
  * (ep[0..n-1]) and statements (st[0..n-1]). ep[0].prev must hold the hash
  * they follow. */
-static int chain_events(audit_db *db, fill_fn fill, PGresult *r, audit_event *evs, int n, int64_t first_id,
-                        int64_t at_us, event_params *ep, audit__stmt *st) {
+static int chain_events(audit_db *db, fill_fn fill, PGresult *r, int row, audit_event *evs, int n,
+                        int64_t first_id, int64_t at_us, event_params *ep, audit__stmt *st) {
     for (int i = 0; i < n; i++) {
         audit_event *e = &evs[i];
-        fill(e, r);
+        fill(e, r, row);
         e->id = first_id + i;
         e->at_us = at_us;
         e->enc_version = AUDIT_ENC_VERSION;
@@ -172,7 +172,7 @@ static int write_alone(audit_db *db, const audit__stmt *main, fill_fn fill, audi
     }
     snprintf(ep[0].prev, sizeof(ep[0].prev), "%s", col_null(h, 0, 2) ? AUDIT_GENESIS_HASH : PQgetvalue(h, 0, 2));
     audit__stmt second[MAX_EVENTS + 1];
-    if ((rc = chain_events(db, fill, r1[1], evs, n, head + 1, at_us, ep, second))) goto out;
+    if ((rc = chain_events(db, fill, r1[1], 0, evs, n, head + 1, at_us, ep, second))) goto out;
     second[n] = (audit__stmt){"COMMIT", "COMMIT", 0, NULL};
     PGresult *r2[MAX_EVENTS + 1];
     rc = audit__pipeline(db, second, n + 1, r2);
@@ -283,7 +283,8 @@ enum batch_state { B_OPEN = 0, B_ROW, B_NOROW, B_FAILED, B_ALONE };
 
 typedef struct batch_slot {
     int state;
-    PGresult *res;      /* B_ROW: the main's row, owned until the batch ends */
+    PGresult *res;      /* B_ROW: the main's row, owned until the batch ends... */
+    int row;            /* ...as row `row`; or of the batch's shared multi-row result */
 } batch_slot;
 
 /* A failure of the batch itself (not of one write's main). On a lost
@@ -304,6 +305,120 @@ static void batch_fail(audit_db *db, audit__op **ops, int m, int rc) {
         }
     }
     audit__rollback(db);
+}
+
+/* A batch whose writes all share one audit__multi sends their mains as one
+ * statement: one executor start, one set of CHECK expressions and
+ * triggers, no savepoints (docs/AUDIT.md, "Group commit"). Its parameters
+ * are text[] literals, at most this many bytes in all; a larger batch goes
+ * the one-statement-per-write way. */
+#define BATCH_MULTI_MAX (1024 * 1024)
+#define MULTI_PARAMS_MAX 32
+#define MULTI_FALLBACK 1000     /* not an audit code: "run the batch one statement per write" */
+
+/* Whether ops[0..m-1] can run their mains as one statement. */
+static bool multi_applies(audit__op **ops, int m) {
+    const audit__multi *mu = ops[0]->multi;
+    if (m < 2 || !mu || mu->nparams > MULTI_PARAMS_MAX) return false;
+    for (int i = 0; i < m; i++)
+        if (ops[i]->multi != mu || ops[i]->main->nparams != mu->nparams) return false;
+    return true;
+}
+
+/* The text[] literals of the multi statement, p[k] holding every write's
+ * parameter k: {"v1",NULL,"v\"3"}. One allocation, the caller's to free;
+ * NULL when over BATCH_MULTI_MAX or out of memory. */
+static char *multi_params(audit__op **ops, int m, int np, const char **p) {
+    size_t size = 0;
+    for (int k = 0; k < np; k++) {
+        size += 3; /* { } NUL */
+        for (int i = 0; i < m && size <= BATCH_MULTI_MAX; i++) {
+            const char *v = ops[i]->main->params[k];
+            size += v ? 3 + 2 * strlen(v) : 5; /* quotes, escapes, comma; NULL, comma */
+        }
+    }
+    if (size > BATCH_MULTI_MAX) return NULL;
+    char *buf = malloc(size), *w = buf;
+    if (!buf) return NULL;
+    for (int k = 0; k < np; k++) {
+        p[k] = w;
+        *w++ = '{';
+        for (int i = 0; i < m; i++) {
+            const char *v = ops[i]->main->params[k];
+            if (i > 0) *w++ = ',';
+            if (!v) {
+                memcpy(w, "NULL", 4);
+                w += 4;
+                continue;
+            }
+            *w++ = '"';
+            for (; *v; v++) {
+                if (*v == '"' || *v == '\\') *w++ = '\\';
+                *w++ = *v;
+            }
+            *w++ = '"';
+        }
+        *w++ = '}';
+        *w++ = '\0';
+    }
+    return buf;
+}
+
+/* Round trip 1 with the mains as one statement: BEGIN; the lock wait; the
+ * multi statement; the default lock wait; the chain lock; the head.
+ * AUDIT_OK with the slots set (rows of *mres), *mres and *head (both owned);
+ * MULTI_FALLBACK when it could not be built or any statement failed (a
+ * unique violation, a lock wait over 50 ms...): the transaction is rolled
+ * back and the batch runs one statement per write, where each write gets
+ * its own answer; AUDIT_ERR_CONNECT when the connection is lost. */
+static int batch_mains_multi(audit_db *db, audit__op **ops, int m, batch_slot *sl, PGresult **mres,
+                             PGresult **head) {
+    const audit__multi *mu = ops[0]->multi;
+    const char *p[MULTI_PARAMS_MAX];
+    *mres = *head = NULL;
+    char *buf = multi_params(ops, m, mu->nparams, p);
+    if (!buf) return MULTI_FALLBACK;
+    const audit__stmt st[] = {
+        {"BEGIN", "BEGIN", 0, NULL},
+        {"setting the lock wait", BATCH_LOCK_WAIT_SQL, 0, NULL},
+        {ops[0]->main->what, mu->sql, mu->nparams, p},
+        {"resetting the lock wait", "SET LOCAL lock_timeout TO DEFAULT", 0, NULL},
+        {"taking the audit chain lock", LOCK_SQL, 1, chain_key},
+        {"reading the audit chain head", HEAD_SQL, 0, NULL},
+    };
+    enum { N = sizeof(st) / sizeof(st[0]) };
+    PGresult *res[N];
+    int rc = audit__pipeline(db, st, N, res);
+    free(buf);
+    PGconn *c = db->conn;
+    if (rc != AUDIT_OK && (rc == AUDIT_ERR_CONNECT || !c || PQstatus(c) != CONNECTION_OK)) goto out;
+    for (int j = 0; rc == AUDIT_OK && j < N; j++)
+        if (!res[j]) rc = MULTI_FALLBACK;
+    if (rc != AUDIT_OK) {
+        rc = MULTI_FALLBACK;
+        goto out;
+    }
+    /* Rows come in write order, each naming its write; a write without one
+     * returned no row (a repeated idempotency key). */
+    PGresult *r = res[2];
+    int nf = PQnfields(r), rows = PQntuples(r);
+    for (int i = 0; i < m; i++) sl[i] = (batch_slot){.state = B_NOROW};
+    for (int row = 0, last = 0; row < rows; row++) {
+        long ord = nf > 0 && !PQgetisnull(r, row, nf - 1) ? strtol(PQgetvalue(r, row, nf - 1), NULL, 10) : 0;
+        if (ord <= last || ord > m) {
+            rc = MULTI_FALLBACK; /* not the promised shape: trust the slow way */
+            goto out;
+        }
+        sl[ord - 1] = (batch_slot){.state = B_ROW, .row = row};
+        last = (int)ord;
+    }
+    *mres = res[2];
+    *head = res[5];
+    res[2] = res[5] = NULL;
+out:
+    for (int j = 0; j < N; j++) PQclear(res[j]);
+    if (rc == MULTI_FALLBACK) audit__rollback(db);
+    return rc;
 }
 
 /* Round trip 1, repeated after each write that fails or finds no row.
@@ -380,7 +495,7 @@ fail:
     return rc;
 }
 
-void audit__batch_run(audit_db *db, audit__op **ops, int m) {
+int audit__batch_run(audit_db *db, audit__op **ops, int m) {
     for (int i = 0; i < m; i++) {
         ops[i]->rc = AUDIT_OK;
         ops[i]->no_row = ops[i]->alone = false;
@@ -392,16 +507,16 @@ void audit__batch_run(audit_db *db, audit__op **ops, int m) {
         o->rc = write_alone(db, o->main, o->fill, o->evs, o->n, &o->no_row);
         snprintf(o->errstr, sizeof(o->errstr), "%s", db->errstr);
         memcpy(o->sqlstate, db->sqlstate, sizeof(o->sqlstate));
-        return;
+        return AUDIT__BATCH_EACH;
     }
-    int rc;
+    int rc, how = AUDIT__BATCH_EACH;
     batch_slot *sl = calloc((size_t)m, sizeof(*sl));
     char(*sp)[32] = calloc((size_t)m, sizeof(*sp));
     audit__stmt *st = calloc((size_t)(2 * m + 8), sizeof(*st));
     PGresult **res = calloc((size_t)(2 * m + 8), sizeof(*res));
     event_params *ep = NULL;
     audit__stmt *st2 = NULL;
-    PGresult **res2 = NULL, *head = NULL;
+    PGresult **res2 = NULL, *head = NULL, *mres = NULL;
     json_object **chunks = NULL;   /* one JSON array of events per INSERT statement */
     const char **params = NULL;    /* their texts, owned by chunks */
     char rb[48];
@@ -411,8 +526,19 @@ void audit__batch_run(audit_db *db, audit__op **ops, int m) {
         goto fail;
     }
     if (!audit__conn(db, &rc)) goto fail;
-    for (int i = 0; i < m; i++) snprintf(sp[i], sizeof(sp[i]), "SAVEPOINT o%d", i);
-    if ((rc = batch_mains(db, ops, m, sl, sp, rb, st, res, &head))) goto fail;
+    rc = MULTI_FALLBACK;
+    if (multi_applies(ops, m)) {
+        rc = batch_mains_multi(db, ops, m, sl, &mres, &head);
+        how = rc == MULTI_FALLBACK ? AUDIT__BATCH_FELL_BACK
+              : rc == AUDIT_OK     ? AUDIT__BATCH_MULTI
+                                   : AUDIT__BATCH_EACH;
+    }
+    if (rc == MULTI_FALLBACK) {
+        memset(sl, 0, (size_t)m * sizeof(*sl));
+        for (int i = 0; i < m; i++) snprintf(sp[i], sizeof(sp[i]), "SAVEPOINT o%d", i);
+        rc = batch_mains(db, ops, m, sl, sp, rb, st, res, &head);
+    }
+    if (rc) goto fail;
 
     for (int i = 0; i < m; i++)
         if (sl[i].state == B_ROW) total += ops[i]->n;
@@ -437,7 +563,8 @@ void audit__batch_run(audit_db *db, audit__op **ops, int m) {
         if (sl[i].state != B_ROW) continue;
         audit__op *o = ops[i];
         if (k > 0) memcpy(ep[k].prev, ep[k - 1].hash, sizeof(ep[k].prev));
-        if ((rc = chain_events(db, o->fill, sl[i].res, o->evs, o->n, next_id, at_us, ep + k, NULL))) goto fail;
+        PGresult *r = sl[i].res ? sl[i].res : mres;
+        if ((rc = chain_events(db, o->fill, r, sl[i].row, o->evs, o->n, next_id, at_us, ep + k, NULL))) goto fail;
         for (int j = 0; j < o->n; j++) {
             /* A new statement when the current one's JSON would pass the ceiling. */
             size_t est = event_json_estimate(&o->evs[j]);
@@ -488,6 +615,7 @@ out:
     if (sl)
         for (int i = 0; i < m; i++) PQclear(sl[i].res);
     PQclear(head);
+    PQclear(mres);
     free(sl);
     free(sp);
     free(st);
@@ -495,18 +623,19 @@ out:
     free(ep);
     free(st2);
     free(res2);
+    return how;
 }
 
 /* Every chained write comes here: through the appender when one is
  * attached, else alone as always. */
-static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n,
-                             bool *no_row) {
+static int write_with_events_multi(audit_db *db, const audit__stmt *main, const audit__multi *multi, fill_fn fill,
+                                   audit_event *evs, int n, bool *no_row) {
     *no_row = false;
     if (n < 1 || n > MAX_EVENTS)
         return audit__fail(db, AUDIT_ERR_INVALID, "1 to %d events per transaction", MAX_EVENTS);
     if (!db->appender) return write_alone(db, main, fill, evs, n, no_row);
     PGconn *c = db->conn;
-    audit__op op = {.main = main, .fill = fill, .evs = evs, .n = n,
+    audit__op op = {.main = main, .multi = multi, .fill = fill, .evs = evs, .n = n,
                     .can_lead = c && PQstatus(c) == CONNECTION_OK};
     audit__appender_run(db->appender, db, &op);
     if (op.alone) return write_alone(db, main, fill, evs, n, no_row);
@@ -516,12 +645,45 @@ static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill
     return op.rc;
 }
 
-void audit__event_from_request(audit_event *e, PGresult *r) { event_from_row(e, r); }
+static int write_with_events(audit_db *db, const audit__stmt *main, fill_fn fill, audit_event *evs, int n,
+                             bool *no_row) {
+    return write_with_events_multi(db, main, NULL, fill, evs, n, no_row);
+}
+
+void audit__event_from_request(audit_event *e, PGresult *r, int row) { event_from_row(e, r, row); }
 
 int audit__write_with_events(audit_db *db, const audit__stmt *main, audit__fill_fn fill, audit_event *evs, int n,
                              bool *no_row) {
     return write_with_events(db, main, fill, evs, n, no_row);
 }
+
+/* audit_request_create's INSERT for a whole batch (audit__multi): the
+ * requests in the batch's order, ids drawn before the INSERT so that each
+ * returned row can be tied to its write (RETURNING sees only the table's
+ * columns). A repeated idempotency key, in the table or earlier in the
+ * batch, returns no row, as the one-row INSERT does. */
+static const audit__multi CREATE_MULTI = {
+    "WITH s AS MATERIALIZED (\n"
+    "  SELECT nextval('requests_id_seq') AS id, u.*\n"
+    "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],\n"
+    "              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],\n"
+    "              $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],\n"
+    "              $23::text[]) WITH ORDINALITY\n"
+    "    AS u(idem_key, kind, state, env, job, version, to_image, canary, user_reason, actor, person, platform, team,\n"
+    "         channel, message_ref, thread, permalink, route, emergency, required_approvals, policy_hash,\n"
+    "         bound_image, from_env, ord)),\n"
+    "i AS (\n"
+    "  INSERT INTO requests (id, idem_key, kind, state, env, job, version, to_image, canary, user_reason, actor,\n"
+    "    person, platform, team, channel, message_ref, thread, permalink, route, emergency, required_approvals,\n"
+    "    policy_hash, bound_image, from_env)\n"
+    "  SELECT id, idem_key, kind, state, env, job, version, to_image, canary::integer, user_reason, actor, person,\n"
+    "    platform, team, channel, message_ref, thread, permalink, route, emergency, required_approvals::integer,\n"
+    "    policy_hash, bound_image, from_env\n"
+    "  FROM s ORDER BY ord\n"
+    "  ON CONFLICT (idem_key) DO NOTHING\n"
+    "  RETURNING " EVENT_COLS ")\n"
+    "SELECT i.*, s.ord FROM i JOIN s ON s.id = i.id ORDER BY s.ord",
+    23};
 
 static const char OPEN_SAME_JOB_SQL[] =
     "SELECT id FROM requests WHERE env = $1 AND job = $2 AND required_approvals > 0\n"
@@ -605,7 +767,7 @@ int audit_request_create(audit_db *db, const audit_new_request *r, int64_t *id_o
     };
     bool no_row = false;
     for (int attempt = 0;; attempt++) {
-        rc = write_with_events(db, &ins, event_from_row, e, nz(r->emergency) ? 2 : 1, &no_row);
+        rc = write_with_events_multi(db, &ins, &CREATE_MULTI, event_from_row, e, nz(r->emergency) ? 2 : 1, &no_row);
         if (rc != AUDIT_OK && r->required_approvals > 0 && audit__unique_violation(db, "requests_one_open_idx")) {
             /* SPEC §6: one open request per (env, job) where approvals are
              * required. Name the open one; if it closed meanwhile, try again once. */
@@ -784,10 +946,10 @@ int audit_request_transition_notes(audit_db *db, int64_t id, const audit_transit
 
 /* Only the request's id, env and job: a message event carries the
  * message's own platform, channel and ts, not the request's origin. */
-static void fill_message(audit_event *e, PGresult *r) {
-    e->request_id = col_i64(r, 0, 0, 0);
-    e->env = col_str(r, 0, 1);
-    e->job = col_str(r, 0, 2);
+static void fill_message(audit_event *e, PGresult *r, int row) {
+    e->request_id = col_i64(r, row, 0, 0);
+    e->env = col_str(r, row, 1);
+    e->job = col_str(r, row, 2);
     e->nomad_job_version = -1;
 }
 

@@ -94,8 +94,25 @@ typedef struct writer {
     audit_appender *appender;   /* shared; NULL = off */
     double *lat;
     size_t n, cap;
+    double server_cpu;          /* its backend's CPU seconds, -1 if unknown */
     char err[256];
 } writer;
+
+/* CPU seconds (user + system) a local process has used, from /proc; -1 if
+ * it cannot be read (the server on another host, another user's process). */
+static double proc_cpu(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static void set_sync(void *conn, bool on) {
     run(conn, on ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
@@ -130,6 +147,8 @@ static void *writer_main(void *p) {
         }
         w->lat[w->n++] = now_s() - t0;
     }
+    /* A backend lives as long as its connection: all its CPU is this run's. */
+    w->server_cpu = proc_cpu(PQbackendPID(db.conn));
     audit_close(&db);
     return NULL;
 }
@@ -159,6 +178,7 @@ typedef struct share {
     size_t n;
     double *lat;
     audit_appender_stats st;
+    double client_cpu, server_cpu;  /* seconds; server_cpu < 0: unknown */
 } share;
 
 static void run_writers(int writers, double seconds, bool sync, bool group, int leaders, share *out) {
@@ -176,7 +196,9 @@ static void run_writers(int writers, double seconds, bool sync, bool group, int 
         pthread_join(w[i].th, NULL);
         if (w[i].err[0]) die("writer", w[i].err);
         out->n += w[i].n;
+        if (out->server_cpu >= 0) out->server_cpu = w[i].server_cpu < 0 ? -1 : out->server_cpu + w[i].server_cpu;
     }
+    out->client_cpu = proc_cpu(getpid()); /* the writers' process: nothing else ran in it yet but the migration */
     out->lat = malloc((out->n + 1) * sizeof(double));
     if (!out->lat) die("append", "out of memory");
     size_t k = 0;
@@ -231,6 +253,8 @@ static int cmd_append(int writers, double seconds, bool sync, bool group, int le
                 run_writers(writers / processes + (p < writers % processes), seconds, sync, group, leaders, &mine);
                 write_all(pfd[1], &mine.n, sizeof(mine.n));
                 write_all(pfd[1], &mine.st, sizeof(mine.st));
+                write_all(pfd[1], &mine.client_cpu, sizeof(mine.client_cpu));
+                write_all(pfd[1], &mine.server_cpu, sizeof(mine.server_cpu));
                 write_all(pfd[1], mine.lat, mine.n * sizeof(double));
                 _exit(0);
             }
@@ -240,6 +264,8 @@ static int cmd_append(int writers, double seconds, bool sync, bool group, int le
         for (int p = 0; p < processes; p++) {
             read_all(fds[p], &sh[p].n, sizeof(sh[p].n));
             read_all(fds[p], &sh[p].st, sizeof(sh[p].st));
+            read_all(fds[p], &sh[p].client_cpu, sizeof(sh[p].client_cpu));
+            read_all(fds[p], &sh[p].server_cpu, sizeof(sh[p].server_cpu));
             sh[p].lat = malloc((sh[p].n + 1) * sizeof(double));
             if (!sh[p].lat) die("append", "out of memory");
             read_all(fds[p], sh[p].lat, sh[p].n * sizeof(double));
@@ -252,11 +278,16 @@ static int cmd_append(int writers, double seconds, bool sync, bool group, int le
     double el = now_s() - t0;
     size_t total = 0;
     audit_appender_stats st = {0};
+    double client_cpu = 0, server_cpu = 0;
     for (int p = 0; p < processes; p++) {
         total += sh[p].n;
         st.batches += sh[p].st.batches;
         st.writes += sh[p].st.writes;
         st.alone += sh[p].st.alone;
+        st.multi += sh[p].st.multi;
+        st.multi_fallback += sh[p].st.multi_fallback;
+        client_cpu += sh[p].client_cpu;
+        server_cpu = server_cpu < 0 || sh[p].server_cpu < 0 ? -1 : server_cpu + sh[p].server_cpu;
         if (sh[p].st.largest > st.largest) st.largest = sh[p].st.largest;
     }
     double *all = malloc((total + 1) * sizeof(double));
@@ -277,16 +308,21 @@ static int cmd_append(int writers, double seconds, bool sync, bool group, int le
     audit_close(&db);
     double f50, f99;
     commit_floor(sync, &f50, &f99);
-    char batches[128] = "";
+    char batches[192] = "";
     if (group)
         snprintf(batches, sizeof(batches), " (%" PRIu64 " transactions, %.1f appends each, largest %d; %" PRIu64
-                 " ran alone)", st.batches, st.batches ? (double)st.writes / (double)st.batches : 0.0, st.largest,
-                 st.alone);
+                 " ran alone; %" PRIu64 " multi-row, %" PRIu64 " fell back)", st.batches,
+                 st.batches ? (double)st.writes / (double)st.batches : 0.0, st.largest, st.alone, st.multi,
+                 st.multi_fallback);
+    char cpu[160] = "";
+    if (server_cpu >= 0)
+        snprintf(cpu, sizeof(cpu), "; CPU per append: PostgreSQL backends %.0f us, bench %.0f us",
+                 server_cpu / (double)total * 1e6, client_cpu / (double)total * 1e6);
     printf("append writers=%d processes=%d synchronous_commit=%s appender=%s: %zu appends%s in %.1f s = %.0f/s; "
-           "latency p50 %.2f ms p99 %.2f ms max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms; "
+           "latency p50 %.2f ms p99 %.2f ms max %.2f ms; floor (one INSERT+COMMIT) p50 %.2f ms p99 %.2f ms%s; "
            "chain verified\n",
            writers, processes, sync ? "on" : "off", group ? "on" : "off", total, batches, el, (double)total / el,
-           pct(all, total, 50) * 1e3, pct(all, total, 99) * 1e3, all[total - 1] * 1e3, f50 * 1e3, f99 * 1e3);
+           pct(all, total, 50) * 1e3, pct(all, total, 99) * 1e3, all[total - 1] * 1e3, f50 * 1e3, f99 * 1e3, cpu);
     free(all);
     return 0;
 }

@@ -486,6 +486,38 @@ static void test_append_only(void **state) {
     expect_intact(f);
 }
 
+/* The hash columns take exactly 64 lowercase hex digits (migration 4's
+ * checks, the same rule as the regex they replaced); an equal hash in
+ * another event is no longer refused by an index, but verify names it. */
+static void test_hash_checks(void **state) {
+    fixture *f = *state;
+    create(f, NULL);
+    create(f, NULL);
+    const char *bad[] = {"upper(hash)", "left(hash, 63)", "hash || '0'", "left(hash, 63) || E'\\n'",
+                         "left(hash, 63) || 'g'", "left(hash, 62) || 'é'", "''"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        for (int col = 0; col < 2; col++) {
+            char sql[512];
+            snprintf(sql, sizeof(sql),
+                     "INSERT INTO audit_events (id, at, action, actor, enc_version, prev_hash, hash)"
+                     " SELECT 3, at, action, actor, enc_version, %s, %s FROM audit_events WHERE id = 2",
+                     col ? "hash" : bad[i], col ? bad[i] : "repeat('b', 64)");
+            char *err = exec_fails(f, sql);
+            if (!strstr(err, col ? "audit_events_hash_check" : "audit_events_prev_hash_check"))
+                fail_msg("%s: %s", sql, err);
+            free(err);
+        }
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events"), 2);
+    expect_intact(f);
+    /* an event 3 carrying event 2's hash: it goes in, and verify refuses it */
+    exec_ok(f, "INSERT INTO audit_events (id, at, action, actor, enc_version, prev_hash, hash)"
+               " SELECT 3, at, action, actor, enc_version, hash, hash FROM audit_events WHERE id = 2");
+    int64_t broken = 0;
+    assert_int_equal(audit_verify(&f->db, 0, &broken), AUDIT_ERR_BROKEN);
+    assert_int_equal(broken, 3);
+    assert_non_null(strstr(f->db.errstr, "altered"));
+}
+
 /* The schema owner can switch the guard off; verify must still notice. */
 static void test_tamper_altered(void **state) {
     fixture *f = *state;
@@ -1043,6 +1075,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_transition_refused, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_chain_links, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_checks, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_append_only, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_altered, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_deleted, setup_migrated, teardown),

@@ -110,10 +110,12 @@ static void test_migration3_on_top(void **state) {
     /* A request as the previous build wrote it. */
     exec_ok(f, "INSERT INTO requests (kind, state, env, job, actor, person) "
                "VALUES ('deploy', 'queued', 'prod', 'web', 'slack:U1', 'alice')");
-    assert_int_equal(audit_migrate(&f->db, &applied), AUDIT_OK);
+    assert_int_equal(audit__migrate_to(&f->db, 3, &applied), AUDIT_OK);
     assert_int_equal(applied, 1);
-    assert_int_equal(audit_schema_check(&f->db), AUDIT_OK);
     assert_int_equal(qnum(f, "SELECT max(version) FROM schema_migrations"), 3);
+    assert_int_equal(audit_migrate(&f->db, &applied), AUDIT_OK); /* the later ones */
+    assert_int_equal(applied, audit__schema_version() - 3);
+    assert_int_equal(audit_schema_check(&f->db), AUDIT_OK);
     assert_int_equal(audit_migrate(&f->db, &applied), AUDIT_OK);
     assert_int_equal(applied, 0);
     audit_facts fx;

@@ -649,6 +649,128 @@ static void test_group_texts(void **state) {
     audit_appender_free(app);
 }
 
+/* Creates batched together go as ONE multi-row INSERT (audit__multi): texts
+ * that need escaping in an array literal arrive unchanged, a key repeated
+ * in the batch creates one request, and every caller gets its own id. */
+static void test_group_creates_multi(void **state) {
+    fixture *f = *state;
+    audit_appender *app = audit_appender_new(0, 1);
+    assert_non_null(app);
+    PGconn *plug = hold_chain(f);
+    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
+    start(&p);
+    wait_stats(app, 1, 0, 1);
+    const char *texts[] = {"NULL", "", "{a,b}", "\"quoted\", \\back\\slash", "line\nbreak\ttab  ",
+                           "\xf0\x9f\x9a\x80 caf\xc3\xa9", "'; DROP TABLE requests; --", NULL};
+    enum { K = 9 };
+    job js[K];
+    char idem[K][16];
+    for (int i = 0; i < K; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "m%d", i == K - 1 ? 0 : i); /* the last repeats the first's key */
+        js[i] = (job){.conninfo = f->conninfo, .app = app, .fn = do_create, .idem = idem[i], .actor = "shell:m",
+                      .text = i < K - 1 ? texts[i] : "again"};
+        if (i == 7) js[i].idem = NULL; /* no key at all */
+        start(&js[i]);
+    }
+    wait_stats(app, 1, K, 1);
+    release(plug);
+    join(&p);
+    for (int i = 0; i < K; i++) {
+        join(&js[i]);
+        if (js[i].rc != AUDIT_OK) fail_msg("create %d: %s", i, js[i].err);
+    }
+    audit_appender_stats st;
+    audit_appender_stats_get(app, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, K);
+    assert_int_equal(st.multi, 1);
+    assert_int_equal(st.multi_fallback, 0);
+    /* the repeated key: one request; the later of the two in the batch
+     * (threads queue in any order) answered "existed" */
+    assert_true(js[0].existed != js[K - 1].existed);
+    assert_int_equal(js[K - 1].out_id, js[0].out_id);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM requests"), K - 1);
+    if (js[0].existed) {
+        texts[0] = "again"; /* the row is the other one's */
+        js[0].idem = "m0";
+    }
+    for (int i = 0; i < K - 1; i++) {
+        assert_false(i > 0 && js[i].existed);
+        for (int k = 0; k < i; k++) assert_true(js[k].out_id != js[i].out_id);
+        char ids[24];
+        snprintf(ids, sizeof(ids), "%lld", (long long)js[i].out_id);
+        /* the row and its event hold exactly what the caller sent */
+        char *s = q1(f, "SELECT coalesce(idem_key, '<none>') || '|' || coalesce(user_reason, '<NULL>') || '|' ||"
+                        " coalesce(permalink, '<NULL>') FROM requests WHERE id = $1::bigint", ids, NULL);
+        char want[256];
+        /* no text: sample()'s reason, and no permalink */
+        snprintf(want, sizeof(want), "%s|%s|%s", js[i].idem ? js[i].idem : "<none>", texts[i] ? texts[i] : "ship it",
+                 texts[i] ? texts[i] : "<NULL>");
+        if (!s || strcmp(s, want) != 0) fail_msg("D-%s: %s, expected %s", ids, s ? s : "(none)", want);
+        free(s);
+        s = q1(f, "SELECT coalesce(detail, '<NULL>') || '|' || coalesce(permalink, '<NULL>') FROM audit_events"
+                  " WHERE request_id = $1::bigint AND action = 'request.created'", ids, NULL);
+        snprintf(want, sizeof(want), "%s|%s", texts[i] ? texts[i] : "ship it", texts[i] ? texts[i] : "<NULL>");
+        if (!s || strcmp(s, want) != 0) fail_msg("event of D-%s: %s, expected %s", ids, s ? s : "(none)", want);
+        free(s);
+    }
+    /* refusal 1 + 8 created, in the batch's order */
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events"), 1 + K - 1);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events a JOIN audit_events b ON b.id = a.id + 1"
+                             " WHERE b.request_id < a.request_id"), 0);
+    expect_intact(f);
+    audit_appender_free(app);
+}
+
+/* A batch of creates whose one statement fails (two want the same open
+ * (env, job)) runs again one statement per write: the failing write alone
+ * gets its error, the others commit. */
+static void test_group_creates_fallback(void **state) {
+    fixture *f = *state;
+    audit_appender *app = audit_appender_new(0, 1);
+    assert_non_null(app);
+    PGconn *plug = hold_chain(f);
+    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
+    start(&p);
+    wait_stats(app, 1, 0, 1);
+    enum { K = 4 };
+    job js[K] = {
+        {.fn = do_create, .idem = "f0", .actor = "shell:a"},
+        {.fn = do_create, .idem = "open1", .actor = "shell:b", .variant = 1},
+        {.fn = do_create, .idem = "open2", .actor = "shell:c", .variant = 1},
+        {.fn = do_create, .idem = "f3", .actor = "shell:d"},
+    };
+    for (int i = 0; i < K; i++) {
+        js[i].conninfo = f->conninfo;
+        js[i].app = app;
+        start(&js[i]);
+    }
+    wait_stats(app, 1, K, 1);
+    release(plug);
+    join(&p);
+    for (int i = 0; i < K; i++) join(&js[i]);
+    audit_appender_stats st;
+    audit_appender_stats_get(app, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, K);
+    assert_int_equal(st.multi, 0);
+    assert_int_equal(st.multi_fallback, 1);
+    assert_int_equal(st.alone, 0);
+    assert_int_equal(js[0].rc, AUDIT_OK);
+    assert_int_equal(js[3].rc, AUDIT_OK);
+    /* the later of the two in the batch (threads queue in any order):
+     * AUDIT_ERR_EXISTS naming the earlier, which was created */
+    job *won = js[1].rc == AUDIT_OK ? &js[1] : &js[2], *lost = won == &js[1] ? &js[2] : &js[1];
+    assert_int_equal(won->rc, AUDIT_OK);
+    if (lost->rc != AUDIT_ERR_EXISTS) fail_msg("the second open request: %d %s", lost->rc, lost->err);
+    assert_int_equal(lost->out_id, won->out_id);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM requests"), 3);
+    assert_int_equal(qnum2(f, "SELECT count(*) FROM requests WHERE idem_key = $1", lost->idem, NULL), 0);
+    assert_int_equal(qnum(f, "SELECT count(*) FROM audit_events WHERE action = 'request.created'"), 3);
+    expect_intact(f);
+    audit_appender_free(app);
+}
+
 /* Arguments and the attach itself. */
 static void test_group_api(void **state) {
     fixture *f = *state;
@@ -685,6 +807,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_group_broken_caller, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_leader_killed, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_texts, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_group_creates_multi, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_group_creates_fallback, setup_migrated, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
