@@ -3,7 +3,7 @@
  * that finds nobody leading becomes the leader, takes its own write and up
  * to max_batch - 1 queued ones, runs them as one transaction on its own
  * connection (audit__batch_run, requests.c), hands each caller its result
- * and wakes everyone. Writes queued meanwhile form the next batch, so the
+ * and wakes each of them (and the next leader). Writes queued meanwhile form the next batch, so the
  * busier the chain, the larger the batches: one chain lock acquisition and
  * one COMMIT per batch instead of per write (docs/AUDIT.md, "Group commit").
  *
@@ -19,7 +19,6 @@
 
 struct audit_appender {
     pthread_mutex_t mu;
-    pthread_cond_t cv;          /* broadcast when a batch ends */
     int max_batch;
     int max_leaders;
     int leaders;                /* batches running now */
@@ -40,11 +39,6 @@ audit_appender *audit_appender_new(int max_batch, int max_leaders) {
         free(a);
         return NULL;
     }
-    if (pthread_cond_init(&a->cv, NULL) != 0) {
-        pthread_mutex_destroy(&a->mu);
-        free(a);
-        return NULL;
-    }
     a->max_batch = max_batch;
     a->max_leaders = max_leaders;
     return a;
@@ -52,7 +46,6 @@ audit_appender *audit_appender_new(int max_batch, int max_leaders) {
 
 void audit_appender_free(audit_appender *a) {
     if (!a) return;
-    pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -95,9 +88,26 @@ static void unlink_op(audit_appender *a, audit__op *op) {
     }
 }
 
+/* A batch has ended (the mutex is held): wake the one queued write that
+ * should lead next, the oldest that can; if none can and nobody leads, wake
+ * them all to run by themselves. Writes taken into a batch are woken by its
+ * leader; nobody else is, so a batch's end costs one wake-up per write it
+ * served plus one, not one per waiting thread. */
+static void wake_next(audit_appender *a) {
+    if (!a->head || a->leaders >= a->max_leaders) return;
+    for (audit__op *o = a->head; o; o = o->next)
+        if (o->can_lead) {
+            pthread_cond_signal(&o->cv);
+            return;
+        }
+    if (a->leaders == 0)
+        for (audit__op *o = a->head; o; o = o->next) pthread_cond_signal(&o->cv);
+}
+
 void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
     audit__op *batch[AUDIT_APPENDER_BATCH_MAX];
     op->done = op->alone = false;
+    pthread_cond_init(&op->cv, NULL);
     pthread_mutex_lock(&a->mu);
     enqueue(a, op);
     a->st.writes++;
@@ -128,9 +138,10 @@ void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
             for (int i = 0; i < m; i++) {
                 if (batch[i]->alone) a->st.alone++;
                 batch[i]->done = true;
+                if (i > 0) pthread_cond_signal(&batch[i]->cv);
             }
             a->leaders--;
-            pthread_cond_broadcast(&a->cv);
+            wake_next(a);
             continue;
         }
         if (op->queued && a->leaders == 0 && a->pending_live == 0) {
@@ -140,7 +151,8 @@ void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
             a->st.alone++;
             break;
         }
-        pthread_cond_wait(&a->cv, &a->mu);
+        pthread_cond_wait(&op->cv, &a->mu);
     }
     pthread_mutex_unlock(&a->mu);
+    pthread_cond_destroy(&op->cv);
 }

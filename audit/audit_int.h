@@ -4,6 +4,7 @@
 #define NM_AUDIT_INT_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "audit.h"
@@ -139,6 +140,7 @@ typedef struct audit__op {
     /* the appender's */
     bool queued;                /* in the queue, not yet taken by a leader */
     bool done;
+    pthread_cond_t cv;          /* its caller waits here: woken when done, or to lead */
     struct audit__op *next;
 } audit__op;
 
