@@ -157,6 +157,18 @@ static void start(job *j) { assert_int_equal(pthread_create(&j->th, NULL, job_ma
 
 static void join(job *j) { pthread_join(j->th, NULL); }
 
+static int do_refusal(audit_db *db, job *j);
+
+/* Holds the chain lock from another connection and starts a writer whose
+ * refusal leads a batch that waits on it: the writes started next queue
+ * behind it and make the next batch, after release(*plug) and join(p). */
+static void plug_chain(fixture *f, audit_appender *app, PGconn **plug, job *p) {
+    *plug = hold_chain(f);
+    *p = (job){.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
+    start(p);
+    wait_stats(app, 1, 0, 1);
+}
+
 static int do_create(audit_db *db, job *j) {
     audit_new_request r = sample(j->idem, j->actor);
     if (j->variant == 1) { /* needs approvals: one open request per (env, job) */
@@ -309,10 +321,9 @@ static void test_group_isolated(void **state) {
 
     audit_appender *app = audit_appender_new(0, 1);
     assert_non_null(app);
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     enum { K = 7 };
     job js[K] = {
         {.fn = do_create, .idem = "dup", .actor = "shell:a"},
@@ -407,10 +418,9 @@ static void test_group_lock_wait(void **state) {
 
     audit_appender *app = audit_appender_new(0, 1);
     assert_non_null(app);
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     job y = {.conninfo = f->conninfo, .app = app, .fn = do_move, .id = a, .actor = "nomatron:worker", .text = "y"};
     job x = {.conninfo = f->conninfo, .app = app, .fn = do_create, .idem = "x", .actor = "shell:x"};
     start(&y);
@@ -454,10 +464,9 @@ static void test_group_broken_caller(void **state) {
     assert_int_equal(st.alone, 1);
     assert_int_equal(st.batches, 0);
 
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     job d2 = {.conninfo = NULL, .app = app, .fn = do_refusal, .actor = "shell:dead"};
     start(&d2);
     wait_stats(app, 1, 1, 1);
@@ -611,10 +620,9 @@ static void test_group_texts(void **state) {
     }
     audit_appender *app = audit_appender_new(0, 1);
     assert_non_null(app);
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     job js[K];
     for (int i = 0; i < K; i++) {
         /* every other one a big transition with two big notes: ~1.5 MB of JSON in all */
@@ -656,10 +664,9 @@ static void test_group_creates_multi(void **state) {
     fixture *f = *state;
     audit_appender *app = audit_appender_new(0, 1);
     assert_non_null(app);
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     const char *texts[] = {"NULL", "", "{a,b}", "\"quoted\", \\back\\slash", "line\nbreak\ttab  ",
                            "\xf0\x9f\x9a\x80 caf\xc3\xa9", "'; DROP TABLE requests; --", NULL};
     enum { K = 9 };
@@ -729,10 +736,9 @@ static void test_group_creates_fallback(void **state) {
     fixture *f = *state;
     audit_appender *app = audit_appender_new(0, 1);
     assert_non_null(app);
-    PGconn *plug = hold_chain(f);
-    job p = {.conninfo = f->conninfo, .app = app, .fn = do_refusal, .actor = "shell:plug"};
-    start(&p);
-    wait_stats(app, 1, 0, 1);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
     enum { K = 4 };
     job js[K] = {
         {.fn = do_create, .idem = "f0", .actor = "shell:a"},
