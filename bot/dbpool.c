@@ -17,10 +17,10 @@ struct dbpool {
     char *dsn;
     int max;
     slot *slots;
-    audit_appender *appender;   /* group commit of the pool's chained writes; NULL = each alone */
+    audit_appender *appender;   /* borrowed: the process's group commit; NULL = each write alone */
 };
 
-dbpool *dbpool_new(const char *dsn, int max) {
+dbpool *dbpool_new(const char *dsn, int max, audit_appender *appender) {
     dbpool *p = calloc(1, sizeof(*p));
     if (!p) return NULL;
     p->dsn = strdup(dsn);
@@ -34,7 +34,7 @@ dbpool *dbpool_new(const char *dsn, int max) {
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->freed, NULL);
-    p->appender = audit_appender_new(0, 0); /* NULL (out of memory): each write alone */
+    p->appender = appender;
     return p;
 }
 
@@ -80,7 +80,6 @@ void dbpool_free(dbpool *p) {
         if (p->slots[i].connected) audit_close(&p->slots[i].db);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->freed);
-    audit_appender_free(p->appender);
     free(p->slots);
     free(p->dsn);
     free(p);

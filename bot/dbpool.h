@@ -11,8 +11,12 @@
 
 typedef struct dbpool dbpool;
 
-/* dsn is copied. At most max connections exist at once. */
-dbpool *dbpool_new(const char *dsn, int max);
+/* dsn is copied. At most max connections exist at once. appender (borrowed,
+ * NULL = each chained write alone) is attached to every connection: the
+ * process's one appender, shared with its worker pool, so that all its
+ * threads' chained writes batch together (docs/AUDIT.md, "Group commit").
+ * It must outlive the pool. */
+dbpool *dbpool_new(const char *dsn, int max, audit_appender *appender);
 /* Blocks (worker thread only) until a connection is free; connects lazily.
  * NULL with err set when PostgreSQL cannot be reached. */
 audit_db *dbpool_get(dbpool *p, char *err, size_t errlen);

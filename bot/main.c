@@ -126,9 +126,13 @@ static int run_workers_until_signal(config *cfg) {
     uv_signal_start(&sint, on_stop_signal, SIGINT);
     uv_signal_start(&sterm, on_stop_signal, SIGTERM);
     uv_signal_start(&shup, on_hup_signal, SIGHUP);
-    worker_pool *pool = worker_pool_start(holder, n, err, sizeof(err));
+    /* One appender for the process: threads appending at the same moment
+     * share a transaction (NULL, out of memory: each write alone). */
+    audit_appender *appender = audit_appender_new(0, 0);
+    worker_pool *pool = worker_pool_start(holder, n, appender, err, sizeof(err));
     if (!pool) {
         fprintf(stderr, "nomatron: %s\n", err);
+        audit_appender_free(appender);
         uv_close((uv_handle_t *)&sint, NULL);
         uv_close((uv_handle_t *)&sterm, NULL);
         uv_close((uv_handle_t *)&shup, NULL);
@@ -142,6 +146,7 @@ static int run_workers_until_signal(config *cfg) {
     uv_run(loop, UV_RUN_DEFAULT);
     nm_log(NM_LOG_INFO, "stopping workers", NULL);
     worker_pool_stop(pool);
+    audit_appender_free(appender);   /* every thread that used it is joined */
     uv_close((uv_handle_t *)&sint, NULL);
     uv_close((uv_handle_t *)&sterm, NULL);
     uv_close((uv_handle_t *)&shup, NULL);

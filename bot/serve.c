@@ -33,6 +33,7 @@ typedef struct server {
     char consumer[96];
 
     dbpool *db;
+    audit_appender *appender;   /* the process's group commit, shared by db and workers */
     queue_async *qa;
     bot_core *core;
     slack_adapter *slack;
@@ -279,7 +280,10 @@ int serve_run(config_holder *holder, const serve_opts *opts) {
 
     char err[256];
     int code = 0;
-    sv->db = dbpool_new(sv->cfg->postgres, 4);
+    /* One appender for the process: its bot and worker threads' chained
+     * writes share transactions (NULL, out of memory: each write alone). */
+    sv->appender = audit_appender_new(0, 0);
+    sv->db = dbpool_new(sv->cfg->postgres, 4, sv->appender);
     sv->qa = queue_async_new(sv->loop, sv->cfg->redis, NULL, NULL, err, sizeof(err));
     sv->core = sv->qa && sv->db ? bot_core_new(sv->loop, sv->cfg, sv->qa, sv->db, sv->route) : NULL;
     if (!sv->core) {
@@ -309,7 +313,8 @@ int serve_run(config_holder *holder, const serve_opts *opts) {
         goto out;
     }
     if (opts->workers) {
-        sv->workers = worker_pool_start(holder, sv->cfg->workers > 0 ? sv->cfg->workers : 1, err, sizeof(err));
+        sv->workers =
+            worker_pool_start(holder, sv->cfg->workers > 0 ? sv->cfg->workers : 1, sv->appender, err, sizeof(err));
         if (!sv->workers) {
             fprintf(stderr, "nomatron serve: %s\n", err);
             code = 1;
@@ -331,6 +336,7 @@ done:
     worker_pool_stop(sv->workers);
     bot_core_free(sv->core);
     dbpool_free(sv->db);
+    audit_appender_free(sv->appender);   /* every thread that used it is joined */
     config_free(sv->cfg);
     json_object_put(sv->nomad);
     uv_loop_close(sv->loop);

@@ -43,6 +43,7 @@ typedef struct shell {
 
     queue_async *qa;
     dbpool *db;
+    audit_appender *appender;   /* the process's group commit, shared by db and workers */
     bot_core *core;
     worker_pool *workers;
 
@@ -484,11 +485,13 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
     }
 
     char err[256];
-    sh->db = dbpool_new(cfg->postgres, 2);
+    sh->appender = audit_appender_new(0, 0);   /* NULL (out of memory): each write alone */
+    sh->db = dbpool_new(cfg->postgres, 2, sh->appender);
     sh->qa = queue_async_new(sh->loop, cfg->redis, NULL, NULL, err, sizeof(err));
     if (!sh->db || !sh->qa) {
         fprintf(stderr, "nomatron shell: %s\n", sh->qa ? "out of memory" : err);
         dbpool_free(sh->db);
+        audit_appender_free(sh->appender);
         config_free(sh->cfg);
         free(sh);
         return 2;
@@ -499,6 +502,7 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
         queue_async_close(sh->qa);
         uv_run(sh->loop, UV_RUN_DEFAULT);
         dbpool_free(sh->db);
+        audit_appender_free(sh->appender);
         config_free(sh->cfg);
         free(sh);
         return 1;
@@ -518,7 +522,7 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
 
     int nworkers = opts->workers >= 0 ? opts->workers : cfg->workers;
     if (nworkers > 0) {
-        sh->workers = worker_pool_start(holder, nworkers, err, sizeof(err));
+        sh->workers = worker_pool_start(holder, nworkers, sh->appender, err, sizeof(err));
         if (!sh->workers) fprintf(stderr, "nomatron shell: %s\n", err);
     }
 
@@ -539,6 +543,7 @@ int shell_run(config_holder *holder, const shell_opts *opts) {
 
     worker_pool_stop(sh->workers);
     dbpool_free(sh->db);
+    audit_appender_free(sh->appender);   /* every thread that used it is joined */
     nm_buf_free(&sh->line);
     bot_core_cancel_tasks(sh->core);
     bot_core_free(sh->core);

@@ -49,7 +49,7 @@ struct worker_pool {
     pthread_t reconciler;
     bool reconciler_started;
     watcher *watcher;                   /* follows registered deployments for all threads */
-    audit_appender *appender;           /* group commit of the threads' chained writes; NULL = each alone */
+    audit_appender *appender;           /* borrowed: the process's group commit; NULL = each write alone */
 };
 
 static bool stopping(const worker *w) { return atomic_load(&w->pool->stop); }
@@ -1014,7 +1014,7 @@ static void *reconciler_main(void *arg) {
     return NULL;
 }
 
-worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t errlen) {
+worker_pool *worker_pool_start(config_holder *holder, int n, audit_appender *appender, char *err, size_t errlen) {
     worker_pool *p = calloc(1, sizeof(*p));
     if (!p || n < 1) {
         free(p);
@@ -1030,14 +1030,10 @@ worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    /* One appender for the process: threads appending at the same moment
-     * share a transaction (docs/AUDIT.md, "Group commit"). Without it (out
-     * of memory) each write runs alone, as before. */
-    p->appender = audit_appender_new(0, 0);
+    p->appender = appender;
     /* The watcher first: workers hand it their deployments from the start. */
     if (!(p->watcher = watcher_start(holder, &p->stop))) {
         snprintf(err, errlen, "cannot start the watcher thread");
-        audit_appender_free(p->appender);
         free(p->w);
         free(p);
         return NULL;
@@ -1076,7 +1072,6 @@ void worker_pool_stop(worker_pool *pool) {
     }
     if (pool->reconciler_started) pthread_join(pool->reconciler, NULL);
     watcher_stop(pool->watcher);
-    audit_appender_free(pool->appender); /* every thread that used it is joined */
     free(pool->w);
     free(pool);
 }

@@ -10,14 +10,18 @@
 
 #include <stddef.h>
 
+#include "audit.h"
 #include "config.h"
 
 typedef struct worker_pool worker_pool;
 
 /* Starts n threads (n >= 1). `config` is borrowed and must outlive the pool;
  * each work item runs with the snapshot current when the worker took it.
+ * appender (borrowed, must outlive the pool; NULL = each chained write
+ * alone) is the process's group commit, attached to every thread's
+ * connection (docs/AUDIT.md, "Group commit").
  * Returns NULL with err set if a thread could not be started. */
-worker_pool *worker_pool_start(config_holder *holder, int n, char *err, size_t errlen);
+worker_pool *worker_pool_start(config_holder *holder, int n, audit_appender *appender, char *err, size_t errlen);
 
 /* Asks every thread to stop at its next step boundary and joins them. Work in
  * flight is not acknowledged, so the queue hands it to another worker.
