@@ -886,8 +886,15 @@ slack_adapter *slack_adapter_new(uv_loop_t *loop, config *cfg, bot_core *core, d
     s->db = db;
     snprintf(s->team_id, sizeof(s->team_id), "%s", sc->team_id ? sc->team_id : "");
     s->http = http_client_new(loop, HTTP_RESPONSE_MAX, err, errlen);
+    /* chat.slack.ca_file: a private CA (a TLS-inspecting proxy, the TLS test) for both halves. */
+    const char *ca = sc->ca_file && *sc->ca_file ? sc->ca_file : NULL;
+    if (s->http && ca && http_client_set_tls(s->http, ca, true) != HTTP_OK) {
+        http_client_close(s->http);
+        s->http = NULL;
+        snprintf(err, errlen, "out of memory");
+    }
     if (s->http) s->api = slack_api_new(loop, s->http, sc->api_url, sc->bot_token, sc->app_token, err, errlen);
-    slack_socket_opts so = {.num_connections = sc->num_connections > 0 ? sc->num_connections : 1};
+    slack_socket_opts so = {.num_connections = sc->num_connections > 0 ? sc->num_connections : 1, .ca_file = ca};
     /* Tests shorten the liveness timers; production keeps the defaults. */
     const char *ping = getenv("NOMATRON_SLACK_PING_MS");
     if (ping && atoi(ping) > 0) {

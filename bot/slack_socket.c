@@ -417,6 +417,13 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (c) {
             c->wsi = NULL;   /* lws destroys it after this callback */
+            /* lws reports a refused certificate as "connect SSL err 1: error:00000001:lib(0)::reason(1)":
+             * say what it means. */
+            if (c->tls && in && len && strstr((const char *)in, "SSL"))
+                nm_log(NM_LOG_WARN, "slack: TLS handshake failed", "host", c->host, "why", (const char *)in, "hint",
+                       "the server's certificate is not trusted, or not for this host name; chat.slack.ca_file "
+                       "names a CA to trust",
+                       NULL);
             conn_lost(c, in && len ? (const char *)in : "connection error");
         }
         return 0;

@@ -627,7 +627,7 @@ static int parse_secrets(ctx *c, const yt_node *n) {
 static int parse_chat(ctx *c, const yt_node *n) {
     static const char *const keys[] = {"slack", "mattermost", NULL};
     static const char *const skeys[] = {"app_token", "bot_token", "signing_secret", "team_id", "api_url",
-                                        "num_connections", NULL};
+                                        "ca_file", "num_connections", NULL};
     static const char *const mkeys[] = {"url", "token", "slash_token", NULL};
     if (expect(c, n, YT_MAP, "chat") || check_keys(c, n, "chat", keys)) return c->code;
     const yt_node *s = yt_get(n, "slack"), *m = yt_get(n, "mattermost"), *v;
@@ -637,12 +637,13 @@ static int parse_chat(ctx *c, const yt_node *n) {
         config_slack *sl = c->cfg->slack = calloc(1, sizeof(*sl));
         if (!sl) return nomem(c, s->line, "chat.slack");
         sl->num_connections = 2;
-        char **dst[] = {&sl->app_token, &sl->bot_token, &sl->signing_secret, &sl->team_id, &sl->api_url};
-        for (size_t i = 0; i < 5; i++) {
+        char **dst[] = {&sl->app_token, &sl->bot_token, &sl->signing_secret, &sl->team_id, &sl->api_url,
+                        &sl->ca_file};
+        for (size_t i = 0; i < 6; i++) {
             keyjoin(k, "chat.slack", skeys[i]);
             if ((v = yt_get(s, skeys[i])) && get_str(c, v, k, dst[i])) return c->code;
             if (!*dst[i] && !(*dst[i] = strdup(""))) return nomem(c, s->line, k);
-            if (!**dst[i] && i != 2 && i != 4) return fail(c, CONFIG_ERR_SCHEMA, s->line, k, "required");
+            if (!**dst[i] && i != 2 && i != 4 && i != 5) return fail(c, CONFIG_ERR_SCHEMA, s->line, k, "required");
         }
         if ((!sl->api_url || !*sl->api_url)) {
             free(sl->api_url);
@@ -991,6 +992,7 @@ void config_free(config *cfg) {
         free_secret(cfg->slack->signing_secret);
         free(cfg->slack->team_id);
         free(cfg->slack->api_url);
+        free(cfg->slack->ca_file);
         free(cfg->slack);
     }
     if (cfg->mattermost) {

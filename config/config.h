@@ -84,6 +84,7 @@ typedef struct config_slack {
     char *app_token, *bot_token, *signing_secret;   /* secrets */
     char *team_id;
     char *api_url;
+    char *ca_file;            /* "" = the system's CAs; else trusted for the Web API and Socket Mode */
     int num_connections;
 } config_slack;
 

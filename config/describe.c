@@ -105,9 +105,10 @@ int config_describe(const config *cfg, nm_buf *b) {
         nm_buf_printf(b, "%s%s %s%s", i ? ", " : "", cfg->hmac_keys[i].id, REDACTED, i == 0 ? " (signs)" : "");
     nm_buf_appends(b, "\n");
     if (cfg->slack)
-        nm_buf_printf(b, "  chat.slack        team %s, %d socket(s), api %s, app token %s, bot token %s, HTTP mode %s\n",
+        nm_buf_printf(b, "  chat.slack        team %s, %d socket(s), api %s%s%s, app token %s, bot token %s, HTTP mode %s\n",
                       cfg->slack->team_id, cfg->slack->num_connections, cfg->slack->api_url,
-                      secret(cfg->slack->app_token), secret(cfg->slack->bot_token),
+                      *cfg->slack->ca_file ? ", CA " : "", cfg->slack->ca_file, secret(cfg->slack->app_token),
+                      secret(cfg->slack->bot_token),
                       *cfg->slack->signing_secret ? "on (signing secret " REDACTED ")" : "off");
     if (cfg->mattermost)
         nm_buf_printf(b, "  chat.mattermost   %s, token %s, slash token %s\n", cfg->mattermost->url,

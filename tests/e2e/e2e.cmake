@@ -20,3 +20,9 @@ add_test(NAME e2e_slack
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/slack.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>
                  $<TARGET_FILE:slack-fake>)
 set_tests_properties(e2e_slack PROPERTIES TIMEOUT 300 ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+
+# Slack over TLS: slack-fake with a certificate from a CA the test makes.
+add_test(NAME e2e_slack_tls
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/slack_tls.sh $<TARGET_FILE:nomatron> $<TARGET_FILE:nomad-sim>
+                 $<TARGET_FILE:slack-fake>)
+set_tests_properties(e2e_slack_tls PROPERTIES TIMEOUT 120 ENVIRONMENT "NOMATRON_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

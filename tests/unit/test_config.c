@@ -83,6 +83,28 @@ static const char full[] =
     "    image: registry.example.com/web\n"
     "  api: {tasks: [api], image: localhost:5000/team/api}\n";
 
+/* chat.slack.ca_file: optional; kept as given and shown by config check. */
+static void test_slack_ca_file(void **state) {
+    (void)state;
+    config *cfg;
+    char err[256];
+    const char *yaml = BASE "chat:\n  slack:\n    app_token: xapp-1-a\n    bot_token: xoxb-1-b\n    team_id: T1\n"
+                            "    ca_file: /etc/ssl/corp-ca.pem\n";
+    assert_int_equal(parse(yaml, &cfg, err, sizeof(err)), CONFIG_OK);
+    assert_string_equal(cfg->slack->ca_file, "/etc/ssl/corp-ca.pem");
+    nm_buf b;
+    nm_buf_init(&b, 0);
+    assert_int_equal(config_describe(cfg, &b), 0);
+    assert_non_null(strstr(b.data, "api https://slack.com/api/, CA /etc/ssl/corp-ca.pem, app token"));
+    nm_buf_free(&b);
+    config_free(cfg);
+    /* a list where a path belongs is a clear error naming the key */
+    const char *bad = BASE "chat:\n  slack:\n    app_token: xapp-1-a\n    bot_token: xoxb-1-b\n    team_id: T1\n"
+                           "    ca_file: [a, b]\n";
+    assert_int_not_equal(parse(bad, &cfg, err, sizeof(err)), CONFIG_OK);
+    assert_non_null(strstr(err, "chat.slack.ca_file"));
+}
+
 static void test_full_file(void **state) {
     (void)state;
     config *cfg;
@@ -101,6 +123,7 @@ static void test_full_file(void **state) {
     assert_string_equal(cfg->slack->api_url, "https://slack.com/api/");
     assert_string_equal(cfg->slack->signing_secret, "");
     assert_int_equal(cfg->slack->num_connections, 2);
+    assert_string_equal(cfg->slack->ca_file, "");   /* not given: the system's CAs */
     assert_non_null(cfg->mattermost);
     assert_int_equal(cfg->n_people, 2);
     assert_int_equal(cfg->n_groups, 2);
@@ -461,6 +484,7 @@ static void test_redact_and_format(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_slack_ca_file),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_do_not_echo_secrets),

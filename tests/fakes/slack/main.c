@@ -1239,10 +1239,15 @@ static void usage(FILE *to) {
             "  --connection-time S    hello debug_info.approximate_connection_time (default 18060)\n"
             "  --seed N               seed for ids, tickets and ts-independent randomness\n"
             "  --log-level L          debug|info|warn|error|off (default info; stderr, logfmt)\n"
+            "  --tls-cert FILE        serve TLS with this certificate (PEM; with --tls-key): https, wss\n"
+            "  --tls-key FILE         its private key (PEM)\n"
+            "  --host NAME            the host name in the URLs it hands out (default 127.0.0.1; with\n"
+            "                         TLS, a name the certificate holds, e.g. localhost)\n"
             "\n"
             "Web API under /api/: apps.connections.open, auth.test, chat.postMessage, chat.update,\n"
             "chat.postEphemeral, chat.getPermalink, users.info, conversations.info.\n"
-            "WebSocket: ws://127.0.0.1:PORT/link/?ticket=T (single-use ticket from apps.connections.open).\n"
+            "WebSocket: ws://HOST:PORT/link/?ticket=T (wss:// with TLS; single-use ticket from\n"
+            "apps.connections.open).\n"
             "\n"
             "Control API (JSON in and out, no token):\n"
             "  POST /_fake/slash       {user_id,channel_id,text[,team_id,command,trigger_id,connection]}\n"
@@ -1308,7 +1313,7 @@ static const lws_retry_bo_t no_validity = {0};
 int main(int argc, char **argv) {
     long port = -1, ping = 20, deadline = 3000, conn_time = 18060;
     const char *team = "T0TEAM", *domain = "acme", *app_id = "A0NOMATRON", *app_token = NULL, *bot_token = NULL;
-    const char *users = NULL, *level = "info";
+    const char *users = NULL, *level = "info", *tls_cert = NULL, *tls_key = NULL, *host = "127.0.0.1";
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1346,6 +1351,9 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--bot-token") == 0) bot_token = v;
         else if (strcmp(a, "--users") == 0) users = v;
         else if (strcmp(a, "--log-level") == 0) level = v;
+        else if (strcmp(a, "--tls-cert") == 0) tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0) tls_key = v;
+        else if (strcmp(a, "--host") == 0) host = v;
         else {
             fprintf(stderr, "slack-fake: unknown option %s\n", a);
             usage(stderr);
@@ -1362,8 +1370,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "slack-fake: --app-token must start with xapp- and --bot-token with xoxb-\n");
         return 2;
     }
-    if (!id_ok(team) || !id_ok(domain) || !id_ok(app_id)) {
-        fprintf(stderr, "slack-fake: --team, --domain and --app-id must be 1..63 bytes\n");
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "slack-fake: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (!id_ok(team) || !id_ok(domain) || !id_ok(app_id) || !id_ok(host)) {
+        fprintf(stderr, "slack-fake: --team, --domain, --app-id and --host must be 1..63 bytes\n");
         return 2;
     }
     int lvl = nm_log_level_parse(level);
@@ -1379,6 +1391,8 @@ int main(int argc, char **argv) {
                      .app_id = app_id,
                      .app_token = app_token,
                      .bot_token = bot_token,
+                     .host = host,
+                     .tls = tls_cert != NULL,
                      .ack_deadline_ms = deadline,
                      .connection_time_s = (int)conn_time,
                      .seed = seed};
@@ -1406,6 +1420,7 @@ int main(int argc, char **argv) {
     memset(&info, 0, sizeof(info));
     /* A context option in lws 4.1: text frames must be UTF-8 (else close 1007). */
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (tls_cert) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.max_http_header_data = SF_MAX_QUERY + 4096;
     S.ctx = lws_create_context(&info);
     if (!S.ctx) {
@@ -1422,6 +1437,10 @@ int main(int argc, char **argv) {
     vinfo.server_string = "slack-fake";
     vinfo.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     vinfo.retry_and_idle_policy = &no_validity;
+    if (tls_cert) vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;   /* lws reads it per vhost too */
+    vinfo.alpn = "http/1.1";   /* the fake speaks HTTP/1.1 only; lws would offer h2 */
+    vinfo.ssl_cert_filepath = tls_cert;
+    vinfo.ssl_private_key_filepath = tls_key;
     S.vh = lws_create_vhost(S.ctx, &vinfo);
     if (!S.vh) {
         fprintf(stderr, "slack-fake: cannot listen on 127.0.0.1:%ld\n", port);

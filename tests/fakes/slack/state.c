@@ -123,6 +123,8 @@ sf_state *sf_state_new(const sf_config *cfg) {
     copy_str(st->team_id, sizeof(st->team_id), cfg->team_id ? cfg->team_id : "T0TEAM");
     copy_str(st->domain, sizeof(st->domain), cfg->domain ? cfg->domain : "acme");
     copy_str(st->app_id, sizeof(st->app_id), cfg->app_id ? cfg->app_id : "A0NOMATRON");
+    copy_str(st->host, sizeof(st->host), cfg->host ? cfg->host : "127.0.0.1");
+    st->tls = cfg->tls;
     copy_str(st->bot_user_id, sizeof(st->bot_user_id), "U0NOMATRON");
     copy_str(st->bot_user_name, sizeof(st->bot_user_name), "nomatron");
     copy_str(st->bot_id, sizeof(st->bot_id), "B0NOMATRON");
@@ -782,8 +784,9 @@ json_object *sf_slash_payload(sf_state *st, const sf_slash *s, char trigger_out[
     char chname[SF_ID_MAX], url[256];
     sf_channel_name(s->channel_id, chname, sizeof(chname));
     /* response_url points back at the fake, never at hooks.slack.com. */
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/commands/%s/%013" PRIu64 "/%016" PRIx64, st->port,
-             s->team_id ? s->team_id : st->team_id, sf_rand(st) % (uint64_t)10000000000000, sf_rand(st));
+    snprintf(url, sizeof(url), "%s://%s:%d/commands/%s/%013" PRIu64 "/%016" PRIx64, st->tls ? "https" : "http",
+             st->host, st->port, s->team_id ? s->team_id : st->team_id, sf_rand(st) % (uint64_t)10000000000000,
+             sf_rand(st));
     json_object *p = json_object_new_object();
     /* A3.1: every value a string, as in the HTTP-mode form. */
     json_object_object_add(p, "token", json_object_new_string("fake-verification-token"));

@@ -128,6 +128,8 @@ typedef struct sf_state {
     char bot_user_id[SF_ID_MAX], bot_user_name[SF_ID_MAX], bot_id[SF_ID_MAX];
     char *app_token, *bot_token; /* owned; never written anywhere */
     int port;                    /* listening port (for ws:// and response_url) */
+    char host[SF_ID_MAX];        /* the host name in those URLs */
+    bool tls;                    /* wss:// and https:// instead of ws:// and http:// */
     int64_t ack_deadline_us;
     int connection_time_s;       /* hello debug_info.approximate_connection_time */
 
@@ -151,6 +153,8 @@ typedef struct sf_state {
 
 typedef struct sf_config {
     const char *team_id, *domain, *app_id, *app_token, *bot_token;
+    const char *host;            /* the name in the URLs it hands out (default 127.0.0.1) */
+    bool tls;                    /* it serves TLS: wss:// and https:// URLs */
     int64_t ack_deadline_ms;
     int connection_time_s;
     uint64_t seed;

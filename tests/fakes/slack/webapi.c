@@ -149,9 +149,10 @@ static json_object *msg_json(sf_state *st, const sf_msg *m) {
 /* ---------- methods ---------- */
 
 static const char *m_connections_open(call_ctx *c) {
-    char ticket[40], url[128];
+    char ticket[40], url[160];
     sf_ticket_new(c->st, ticket);
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/link/?ticket=%s", c->st->port, ticket);
+    snprintf(url, sizeof(url), "%s://%s:%d/link/?ticket=%s", c->st->tls ? "wss" : "ws", c->st->host, c->st->port,
+             ticket);
     c->st->connections_open_calls++;
     json_object_object_add(c->resp, "url", json_object_new_string(url));
     return NULL;
