@@ -5,7 +5,7 @@
 
 NM_PKGS=(build-essential cmake pkg-config clang python3 libuv1-dev libcurl4-openssl-dev libjson-c-dev
          libhiredis-dev libpq-dev libyaml-dev libssl-dev libcmocka-dev libwebsockets-dev
-         redis-server redis-tools postgresql postgresql-client curl)
+         redis-server redis-tools postgresql postgresql-client curl openssl)
 
 nm_log() { printf '[%s] %s\n' "${NM_LOG_TAG:-nomatron}" "$*" >&2; }
 
