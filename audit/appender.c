@@ -11,9 +11,11 @@
  * connection would fail the batch): it waits to be taken into another
  * thread's batch and, if nobody who could lead is left waiting, runs its
  * write by itself, where it fails as it always did. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit_int.h"
 
@@ -21,7 +23,10 @@ struct audit_appender {
     pthread_mutex_t mu;
     int max_batch;
     int max_leaders;
-    int leaders;                /* batches running now */
+    int leaders;                /* batches running now, and a leader gathering its batch */
+    int last_batch;             /* writes the last batch to end served */
+    audit__op *gathering;       /* the would-be leader waiting for them to come back, or NULL */
+    pthread_condattr_t cvattr;  /* the ops' condition variables: CLOCK_MONOTONIC */
     audit__op *head, *tail;     /* queued, not yet taken; FIFO */
     int pending, pending_live;  /* queued; of them, with a usable connection */
     audit_appender_stats st;
@@ -39,6 +44,11 @@ audit_appender *audit_appender_new(int max_batch, int max_leaders) {
         free(a);
         return NULL;
     }
+    if (pthread_condattr_init(&a->cvattr) != 0 || pthread_condattr_setclock(&a->cvattr, CLOCK_MONOTONIC) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
     a->max_batch = max_batch;
     a->max_leaders = max_leaders;
     return a;
@@ -46,6 +56,7 @@ audit_appender *audit_appender_new(int max_batch, int max_leaders) {
 
 void audit_appender_free(audit_appender *a) {
     if (!a) return;
+    pthread_condattr_destroy(&a->cvattr);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -104,17 +115,51 @@ static void wake_next(audit_appender *a) {
         for (audit__op *o = a->head; o; o = o->next) pthread_cond_signal(&o->cv);
 }
 
+/* How long a would-be leader waits for the writers of the batch that just
+ * ended to come back with their next writes (see below). */
+#define GATHER_US 300
+
+/* Waits (mutex held) until as many writes are queued as the last batch
+ * served, or GATHER_US passed. The threads a batch served usually append
+ * again at once; the first of the others to lead would otherwise take only
+ * what was queued meanwhile, and with N writers the batches would settle at
+ * about N/2. A batch costs PostgreSQL a fixed ~0.18 ms whatever its size
+ * (docs/BENCHMARKS.md), so fewer, fuller batches are faster. When the load
+ * drops, the wait ends at GATHER_US and last_batch follows the load down. */
+static void gather(audit_appender *a, audit__op *op) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += GATHER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    a->gathering = op;
+    a->leaders++;   /* nobody else starts a batch meanwhile */
+    while (op->queued && a->pending < a->last_batch)
+        if (pthread_cond_timedwait(&op->cv, &a->mu, &until) == ETIMEDOUT) break;
+    a->leaders--;
+    a->gathering = NULL;
+}
+
 void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
     audit__op *batch[AUDIT_APPENDER_BATCH_MAX];
+    bool gathered = false;
     op->done = op->alone = false;
-    pthread_cond_init(&op->cv, NULL);
+    pthread_cond_init(&op->cv, &a->cvattr);
     pthread_mutex_lock(&a->mu);
     enqueue(a, op);
     a->st.writes++;
+    if (a->gathering && a->pending >= a->last_batch) pthread_cond_signal(&a->gathering->cv);
     while (!op->done) {
         /* Only a write still queued may lead: one already taken into a
          * running batch waits for that batch. */
         if (op->queued && a->leaders < a->max_leaders && op->can_lead) {
+            if (!gathered && a->pending < a->last_batch && !a->gathering) {
+                gather(a, op);
+                gathered = true;   /* once: then lead with what there is */
+                continue;          /* look again: it may have been taken into another batch */
+            }
             /* Lead: our own write first (so a leader always finishes its
              * own), then the oldest queued ones. */
             unlink_op(a, op);
@@ -141,6 +186,7 @@ void audit__appender_run(audit_appender *a, audit_db *db, audit__op *op) {
                 if (i > 0) pthread_cond_signal(&batch[i]->cv);
             }
             a->leaders--;
+            a->last_batch = m;
             wake_next(a);
             continue;
         }
