@@ -1,11 +1,13 @@
 /* Group commit of chained writes (flat combining). Threads of one process
  * that append at the same time queue their writes here; the first of them
- * that finds nobody leading becomes the leader, takes its own write and up
- * to max_batch - 1 queued ones, runs them as one transaction on its own
- * connection (audit__batch_run, requests.c), hands each caller its result
- * and wakes each of them (and the next leader). Writes queued meanwhile form the next batch, so the
- * busier the chain, the larger the batches: one chain lock acquisition and
- * one COMMIT per batch instead of per write (docs/AUDIT.md, "Group commit").
+ * that finds nobody leading becomes the leader: it waits briefly until as
+ * many writes are queued as the last batch had (gather), takes its own write
+ * and up to max_batch - 1 queued ones, runs them as one transaction on its
+ * own connection (audit__batch_run, requests.c), hands each caller its
+ * result and wakes each of them, and the next leader. Writes queued
+ * meanwhile form the next batch, so the busier the chain, the larger the
+ * batches: one chain lock acquisition and one COMMIT per batch instead of
+ * per write (docs/AUDIT.md, "Group commit").
  *
  * A caller whose connection is already known to be broken never leads (its
  * connection would fail the batch): it waits to be taken into another
