@@ -74,7 +74,9 @@ show "$(cat "$tmp/live.out")"
 # --- pause and resume; the hold limit fails a request paused too long ---
 open_shell
 say 'deploy api v2 to staging'
-check "pause: rolling" wait_for 20 grep -q 'D-3 running (rolling)' "$tmp/live.out"
+# "rolling" shows once the job is registered; pausing needs the Nomad deployment, which the next line names
+# (before it, pause answers "no deployment yet; try again in a moment", by design)
+check "pause: rolling, with its deployment" wait_for 20 grep -q 'D-3 running (rolling): .*Nomad deployment' "$tmp/live.out"
 say 'pause api in staging'
 check "pause: answered" wait_for 10 grep -q 'pause api in staging: deployment paused for D-3' "$tmp/live.out"
 check "pause: phase recorded" wait_for 10 is 3 running/paused/
@@ -82,7 +84,7 @@ say 'resume api in staging'
 check "resume: answered" wait_for 10 grep -q 'resume api in staging: deployment resumed for D-3' "$tmp/live.out"
 check "resume: succeeded" wait_for 30 is 3 succeeded//
 say 'deploy api v3 to staging'
-check "hold: rolling" wait_for 20 grep -q 'D-4 running (rolling)' "$tmp/live.out"
+check "hold: rolling, with its deployment" wait_for 20 grep -q 'D-4 running (rolling): .*Nomad deployment' "$tmp/live.out"
 say 'pause api in staging'
 check "hold: a pause longer than queue.hold_limit fails the request" wait_for 30 is 4 failed//timeout
 close_shell
