@@ -138,8 +138,12 @@ static void gather(audit_appender *a, audit__op *op) {
     }
     a->gathering = op;
     a->leaders++;   /* nobody else starts a batch meanwhile */
+    a->st.gathers++;
     while (op->queued && a->pending < a->last_batch)
-        if (pthread_cond_timedwait(&op->cv, &a->mu, &until) == ETIMEDOUT) break;
+        if (pthread_cond_timedwait(&op->cv, &a->mu, &until) == ETIMEDOUT) {
+            if (op->queued && a->pending < a->last_batch) a->st.gather_timeouts++;
+            break;
+        }
     a->leaders--;
     a->gathering = NULL;
 }

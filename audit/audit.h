@@ -234,6 +234,8 @@ typedef struct audit_appender_stats {
     int leaders;          /* batches running now */
     uint64_t multi;       /* batches whose row changes ran as one statement (docs/AUDIT.md) */
     uint64_t multi_fallback; /* of those tried so, batches that fell back to one statement per write */
+    uint64_t gathers;     /* times a would-be leader waited for as many writes as the last batch had */
+    uint64_t gather_timeouts; /* of those, waits that ended at the time limit (300 us), short of them */
 } audit_appender_stats;
 void audit_appender_stats_get(audit_appender *a, audit_appender_stats *out);
 

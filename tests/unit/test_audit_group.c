@@ -657,6 +657,59 @@ static void test_group_texts(void **state) {
     audit_appender_free(app);
 }
 
+/* The gathering leader (docs/AUDIT.md, "Who runs it"): after a batch of K,
+ * a write with nobody beside it waits for company once, gives up at the
+ * time limit and runs as a batch of one; the next lone write, after a batch
+ * of one, does not wait at all. */
+static void test_group_gather_gives_up(void **state) {
+    fixture *f = *state;
+    audit_appender *app = audit_appender_new(0, 1);
+    assert_non_null(app);
+    PGconn *plug;
+    job p;
+    plug_chain(f, app, &plug, &p);
+    enum { K = 3 };
+    job js[K];
+    char idem[K][8];
+    for (int i = 0; i < K; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "g%d", i);
+        js[i] = (job){.conninfo = f->conninfo, .app = app, .fn = do_create, .idem = idem[i], .actor = "shell:g"};
+        start(&js[i]);
+    }
+    wait_stats(app, 1, K, 1);
+    release(plug);
+    join(&p);
+    for (int i = 0; i < K; i++) {
+        join(&js[i]);
+        if (js[i].rc != AUDIT_OK) fail_msg("create %d: %s", i, js[i].err);
+    }
+    audit_appender_stats st;
+    audit_appender_stats_get(app, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, K);
+    assert_int_equal(st.gathers, 0);   /* K were queued when the plug's batch of one ended */
+
+    audit_db db;
+    assert_int_equal(audit_connect(&db, f->conninfo), AUDIT_OK);
+    audit_db_set_appender(&db, app);
+    int64_t id;
+    bool existed;
+    audit_new_request r = sample("lone1", "shell:lone");
+    assert_int_equal(audit_request_create(&db, &r, &id, &existed), AUDIT_OK);
+    audit_appender_stats_get(app, &st);
+    assert_int_equal(st.batches, 3);
+    assert_int_equal(st.gathers, 1);
+    assert_int_equal(st.gather_timeouts, 1);
+    r = sample("lone2", "shell:lone");
+    assert_int_equal(audit_request_create(&db, &r, &id, &existed), AUDIT_OK);
+    audit_appender_stats_get(app, &st);
+    assert_int_equal(st.batches, 4);
+    assert_int_equal(st.gathers, 1);   /* the last batch had one: nothing to wait for */
+    audit_close(&db);
+    expect_intact(f);
+    audit_appender_free(app);
+}
+
 /* Creates batched together go as ONE multi-row INSERT (audit__multi): texts
  * that need escaping in an array literal arrive unchanged, a key repeated
  * in the batch creates one request, and every caller gets its own id. */
@@ -813,6 +866,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_group_broken_caller, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_leader_killed, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_texts, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_group_gather_gives_up, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_creates_multi, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_group_creates_fallback, setup_migrated, teardown),
     };
