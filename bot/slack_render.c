@@ -79,13 +79,15 @@ static bool escape_len(nm_buf *out, const char *text, size_t len, size_t max, in
     const char *end = text + len;
     size_t total = 0;
     bool changed = false;   /* some unit is written otherwise than it is */
-    for (const char *p = plain_run(text, end); p < end; p = plain_run(p, end)) {
+    for (const char *p = text; p < end;) {
+        const char *q = plain_run(p, end);
+        total += (size_t)(q - p);
+        if ((p = q) == end) break;
         esc_unit u = esc_next(p, (size_t)(end - p), mode);
-        total += u.outlen - u.in;   /* wraps and comes back when a unit shrinks */
+        total += u.outlen;
         changed |= u.out != p;
         p += u.in;
     }
-    total += len;
     bool cut = max && total > max;
     if (!cut && !changed) return nm_buf_append(out, text, len) != NM_BUF_OK;
     size_t budget = !cut ? total : ellipsis ? (max >= 3 ? max - 3 : 0) : max;
