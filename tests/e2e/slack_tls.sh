@@ -34,6 +34,9 @@ trap 'kill $nm_pid $fake_pid 2>/dev/null; e2e_cleanup' EXIT
 # start_fake CERTNAME [URLHOST]: slack-fake with TLS, handing out wss://URLHOST URLs (default localhost)
 start_fake() {
   [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+  # The background shell truncates fake.out only when it gets to it: the last fake's "listening" line (a dead
+  # port) must not be there to be read first.
+  rm -f "$tmp/fake.out"
   "$FAKE" --port 0 --app-token "$APP_TOKEN" --bot-token "$BOT_TOKEN" --ping-interval 0 --log-level warn \
     --tls-cert "$tmp/$1.pem" --tls-key "$tmp/$1.key" --host "${2:-localhost}" >"$tmp/fake.out" 2>"$tmp/fake.log" &
   fake_pid=$!
